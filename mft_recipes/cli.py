@@ -1,0 +1,271 @@
+"""The `mft-recipes` command. Each command is a thin shell over a function of the host.
+
+Exit codes: 0 ok; 1 the input is invalid (validation failed); 2 usage error (unknown recipe, parameter
+or option, a bad override value).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+import click
+
+from mft_recipes import __version__
+from mft_recipes.host import Registry, add_plugin_commands, get_registry
+
+EXIT_INVALID = 1
+EXIT_USAGE = 2
+
+
+def registry() -> Registry:
+    return get_registry()
+
+
+def fail(message: str, code: int = EXIT_USAGE) -> None:
+    click.echo(f"mft-recipes: error: {message}", err=True)
+    sys.exit(code)
+
+
+def print_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, sort_keys=False))
+
+
+def rich_console() -> Any:
+    from rich.console import Console
+
+    return Console(soft_wrap=False)
+
+
+def recipe_or_fail(name: str) -> Any:
+    recipes = registry().recipes
+    if name not in recipes:
+        import difflib
+
+        close = difflib.get_close_matches(name, list(recipes), n=3)
+        hint = f" Did you mean {', '.join(close)}?" if close else ""
+        fail(f"no recipe {name!r}.{hint} Recipes: {', '.join(sorted(recipes))} (see `mft-recipes list`)")
+    return recipes[name]
+
+
+def recipe_facts(recipe: Any) -> dict[str, str]:
+    """What plugins say about a recipe in short (the plan), merged; a failing plugin is skipped."""
+    facts: dict[str, str] = {}
+    try:
+        for contribution in registry().plugin_manager.hook.recipe_facts(recipe=recipe, registry=registry()):
+            facts.update(contribution or {})
+    except Exception as error:
+        click.echo(f"mft-recipes: warning: recipe facts unavailable: {error}", err=True)
+    return facts
+
+
+class MftRecipesGroup(click.Group):
+    """Lists commands in the order they were added, and warns once about plugins that failed."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(self.commands)
+
+
+@click.group(cls=MftRecipesGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="mft-recipes")
+def cli() -> None:
+    """Recipes for fine-tuning Mistral models with axolotl, DeepSpeed and La Plateforme.
+
+    \b
+    mft-recipes list
+    mft-recipes show mixtral-moe
+    mft-recipes render mixtral-moe dataset=train.jsonl | axolotl train /dev/stdin
+    """
+
+
+@cli.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (schemas/recipe-list.schema.json).")
+def list_command(as_json: bool) -> None:
+    """List the recipes: name, model, method, target, GPUs, summary."""
+    recipes = sorted(registry().recipes.values(), key=lambda recipe: recipe.name)
+    rows = [
+        {
+            "name": recipe.name,
+            "model": recipe.model,
+            "method": recipe.method,
+            "target": recipe.target,
+            "gpus": recipe.hardware.gpus,
+            "gpu": recipe.hardware.gpu,
+            "summary": recipe.title,
+            "plugin": recipe.plugin,
+            "facts": recipe_facts(recipe),
+        }
+        for recipe in recipes
+    ]
+    if as_json:
+        print_json(rows)
+        return
+    from rich.table import Table
+
+    table = Table(box=None, pad_edge=False)
+    fact_labels = list(dict.fromkeys(label for row in rows for label in row["facts"]))
+    for column in ["name", "model", "method", "target", "GPUs", *fact_labels, "summary"]:
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        facts = [row["facts"].get(label, "") for label in fact_labels]
+        table.add_row(row["name"], row["model"], row["method"], row["target"],
+                      f"{row['gpus']}× {row['gpu']}", *facts, row["summary"])
+    rich_console().print(table)
+
+
+@cli.command()
+@click.argument("recipe_name", metavar="RECIPE")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def show(recipe_name: str, as_json: bool) -> None:
+    """Show a recipe: description, parameters, the hardware it names and how to launch it."""
+    recipe = recipe_or_fail(recipe_name)
+    facts = recipe_facts(recipe)
+    if as_json:
+        print_json(
+            {
+                "name": recipe.name,
+                "title": recipe.title,
+                "description": recipe.description,
+                "model": recipe.model,
+                "method": recipe.method,
+                "target": recipe.target,
+                "hardware": vars(recipe.hardware),
+                "launch": recipe.launch,
+                "parameters": [
+                    {"name": p.name, "type": p.type_name, "default": p.default, "required": p.required,
+                     "help": p.help}
+                    for p in recipe.parameters.values()
+                ],
+                "facts": facts,
+                "source": recipe.source,
+                "plugin": recipe.plugin,
+            }
+        )
+        return
+    from rich.table import Table
+
+    console = rich_console()
+    console.print(f"[bold]{recipe.name}[/bold]: {recipe.title}")
+    console.print(f"model {recipe.model}, method {recipe.method}, target {recipe.target}")
+    console.print(f"hardware: {recipe.hardware}\n")
+    console.print(recipe.description + "\n", markup=False)
+    table = Table(title="parameters (override with key=value)", box=None, title_justify="left")
+    for column in ("name", "type", "default", "meaning"):
+        table.add_column(column, overflow="fold")
+    for parameter in recipe.parameters.values():
+        default = "(required)" if parameter.required else json.dumps(parameter.default)
+        table.add_row(parameter.name, parameter.type_name, default, parameter.help)
+    console.print(table)
+    if facts:
+        console.print("\nplan: " + ", ".join(f"{label} {text}" for label, text in facts.items()), markup=False)
+    if recipe.launch:
+        console.print("\nlaunch:\n" + recipe.launch, markup=False)
+
+
+@cli.command(context_settings={"ignore_unknown_options": True})
+@click.argument("recipe_name", metavar="RECIPE")
+@click.argument("overrides", nargs=-1, metavar="[KEY=VALUE]...")
+@click.option("--format", "fmt", type=click.Choice(["yaml", "json"]), help="Output format (default: the target's).")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write to FILE (atomically) instead of stdout.")
+def render(recipe_name: str, overrides: tuple[str, ...], fmt: str | None, output: str | None) -> None:
+    """Render RECIPE with KEY=VALUE overrides into its target's document (validated before it is printed)."""
+    from mft_recipes.recipes import ParameterError, parse_overrides
+    from mft_recipes.render import RenderError, emit, render_recipe
+
+    recipe = recipe_or_fail(recipe_name)
+    try:
+        rendered = render_recipe(recipe, parse_overrides(overrides), registry())
+    except (ParameterError, RenderError) as error:
+        fail(str(error))
+    for problem in rendered.problems:
+        click.echo(str(problem), err=True)
+    if rendered.errors:
+        fail(f"the rendered document is invalid ({len(rendered.errors)} errors); nothing written", EXIT_INVALID)
+    try:
+        for warnings in registry().plugin_manager.hook.render_warnings(rendered=rendered):
+            for warning in warnings or ():
+                click.echo(f"mft-recipes: warning: {warning}", err=True)
+    except Exception as error:
+        click.echo(f"mft-recipes: warning: a render check failed: {error}", err=True)
+    text = emit(rendered, fmt)
+    if output:
+        from mft_recipes.output import write_text_atomic
+
+        write_text_atomic(output, text)
+        click.echo(f"wrote {output}", err=True)
+    else:
+        click.echo(text, nl=False)
+
+
+@cli.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, allow_dash=True))
+@click.option("--kind", help="The kind of every file (default: told from each file).")
+@click.option("--json", "as_json", is_flag=True, help="Print problems as JSON (schemas/problems.schema.json).")
+def validate(files: tuple[str, ...], kind: str | None, as_json: bool) -> None:
+    """Validate axolotl configs, La Plateforme job payloads or DeepSpeed configs. Exit 1 on any error."""
+    from mft_recipes.documents import DocumentError, load_document
+    from mft_recipes.problems import Problem
+    from mft_recipes.validation import UnknownKindError, detect_kind, validate_loaded
+
+    if kind is not None and kind not in registry().kinds:
+        fail(f"unknown --kind {kind!r}; kinds: {', '.join(registry().kinds)}")
+    results = []
+    for file in files:
+        detected = kind
+        try:
+            loaded = load_document(file)
+            detected = kind or detect_kind(loaded.data, registry())
+            problems = validate_loaded(loaded, registry(), detected)
+        except (DocumentError, UnknownKindError) as error:
+            problems = [Problem(str(error).removeprefix(f"{file}: "), code="unreadable", file=file)]
+        results.append({"file": file, "kind": detected, "problems": problems})
+    errors = sum(problem.is_error for result in results for problem in result["problems"])
+    if as_json:
+        print_json(
+            {
+                "valid": errors == 0,
+                "files": [
+                    {
+                        "file": result["file"],
+                        "kind": result["kind"],
+                        "valid": not any(p.is_error for p in result["problems"]),
+                        "problems": [p.as_json() for p in result["problems"]],
+                    }
+                    for result in results
+                ],
+            }
+        )
+    else:
+        for result in results:
+            for problem in result["problems"]:
+                click.echo(str(problem), err=True)
+            status = "invalid" if any(p.is_error for p in result["problems"]) else "ok"
+            click.echo(f"{result['file']}: {status} ({result['kind'] or 'unknown kind'})")
+    if errors:
+        sys.exit(EXIT_INVALID)
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def plugins(as_json: bool) -> None:
+    """List the loaded plugins, the distribution each comes from, and what each adds."""
+    infos = list(registry().plugins.values())
+    if as_json:
+        print_json([vars(info) for info in infos])
+        return
+    for info in infos:
+        origin = f"{info.distribution} {info.version}".strip() or "(registered in process)"
+        click.echo(f"{info.name}  [{info.module}]  from {origin}")
+        for what, names in info.added.items():
+            click.echo(f"    {what}s: {', '.join(names)}")
+        for error in info.errors:
+            click.echo(f"    error: {error}")
+
+
+def main() -> None:
+    """Entry point of the console script: load plugins, add their commands, run."""
+    add_plugin_commands(registry(), cli)
+    for error in registry().errors:
+        click.echo(f"mft-recipes: warning: {error}", err=True)
+    cli(prog_name="mft-recipes")

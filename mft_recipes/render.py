@@ -1,0 +1,154 @@
+"""Rendering: recipe + parameters → a target document, through generators and the adjust hooks.
+
+A recipe's document is data with two kinds of holes. A string `${name}` is replaced by the value of
+parameter `name` (keeping its type when the string is nothing but the placeholder). A mapping
+`{$generate: NAME, ...arguments}` is replaced by what the registered generator NAME computes. Mapping
+entries that end up null are dropped, so optional parameters disappear from the output when unset.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from mft_recipes import __version__
+from mft_recipes.architectures import Architecture
+from mft_recipes.problems import Problem
+from mft_recipes.recipes import Recipe, resolve_parameters
+from mft_recipes.validation import validate_document
+
+if TYPE_CHECKING:
+    from mft_recipes.host import Registry
+
+_PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+class RenderError(Exception):
+    """A recipe that cannot be rendered (a missing generator, a placeholder with no parameter)."""
+
+
+@dataclass(frozen=True)
+class Target:
+    """What a recipe renders into. `kind` names the DocumentKind its output is validated as;
+    `format` is how it is written by default ("yaml" or "json")."""
+
+    name: str
+    kind: str
+    format: str
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Generator:
+    """Named code that computes part of a document: `function(arguments, context) -> value`."""
+
+    name: str
+    function: Callable[[dict[str, Any], RenderContext], Any]
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class RenderContext:
+    """Everything a generator or an `adjust_document` hook may look at."""
+
+    recipe: Recipe
+    parameters: dict[str, Any]
+    architecture: Architecture
+    target: Target
+    registry: Registry
+
+
+@dataclass
+class RenderedDocument:
+    """A rendered, validated document and what it came from."""
+
+    recipe: Recipe
+    target: Target
+    parameters: dict[str, Any]
+    overrides: dict[str, Any]
+    document: dict[str, Any]
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def errors(self) -> list[Problem]:
+        return [problem for problem in self.problems if problem.is_error]
+
+
+def render_recipe(recipe: Recipe, overrides: dict[str, Any], registry: Registry) -> RenderedDocument:
+    """Render a recipe with overrides, then validate the result as its target's kind."""
+    parameters = resolve_parameters(recipe, overrides)
+    target = registry.targets[recipe.target]
+    context = RenderContext(recipe, parameters, registry.architectures[recipe.model], target, registry)
+    document = _fill(recipe.document, context, ())
+    registry.plugin_manager.hook.adjust_document(document=document, context=context)
+    problems = validate_document(document, target.kind, registry, file=f"<recipe {recipe.name}>")
+    return RenderedDocument(recipe, target, parameters, overrides, document, problems)
+
+
+def _fill(node: Any, context: RenderContext, path: tuple[str | int, ...]) -> Any:
+    if isinstance(node, dict):
+        if "$generate" in node:
+            return _generate(node, context, path)
+        filled = {key: _fill(value, context, (*path, key)) for key, value in node.items()}
+        return {key: value for key, value in filled.items() if value is not None}
+    if isinstance(node, list):
+        return [_fill(item, context, (*path, index)) for index, item in enumerate(node)]
+    if isinstance(node, str):
+        return _substitute(node, context, path)
+    return node
+
+
+def _substitute(text: str, context: RenderContext, path: tuple[str | int, ...]) -> Any:
+    def value_of(name: str) -> Any:
+        if name not in context.parameters:
+            raise RenderError(f"recipe {context.recipe.name!r}: {'.'.join(map(str, path))} uses ${{{name}}}, "
+                              "which is not one of its parameters")
+        return context.parameters[name]
+
+    whole = _PLACEHOLDER.fullmatch(text)
+    if whole:
+        return value_of(whole.group(1))
+    return _PLACEHOLDER.sub(lambda match: str(value_of(match.group(1))), text)
+
+
+def _generate(node: dict[str, Any], context: RenderContext, path: tuple[str | int, ...]) -> Any:
+    name = node["$generate"]
+    generator = context.registry.generators.get(name)
+    if generator is None:
+        known = ", ".join(context.registry.generators) or "none"
+        raise RenderError(f"recipe {context.recipe.name!r}: no generator {name!r} (known: {known})")
+    arguments = _fill({key: value for key, value in node.items() if key != "$generate"}, context, path)
+    return generator.function(arguments, context)
+
+
+def header_lines(rendered: RenderedDocument) -> list[str]:
+    """Comment lines that let a rendered file be traced back to its recipe and parameters."""
+    used = " ".join(f"{name}={_scalar(value)}" for name, value in rendered.overrides.items()) or "(defaults)"
+    lines = [
+        f"Rendered by mft-recipes {__version__} from recipe {rendered.recipe.name} "
+        f"(target {rendered.target.name}).",
+        f"Overrides: {used}",
+        f"Written for: {rendered.recipe.hardware}.",
+    ]
+    if rendered.recipe.launch:
+        lines.append("Launch: " + rendered.recipe.launch.splitlines()[0])
+    return lines
+
+
+def _scalar(value: Any) -> str:
+    return json.dumps(value) if not isinstance(value, str) or not value or " " in value else value
+
+
+def emit(rendered: RenderedDocument, fmt: str | None = None) -> str:
+    """The rendered document as text: YAML headed by comment lines, or JSON."""
+    fmt = fmt or rendered.target.format
+    if fmt == "json":
+        return json.dumps(rendered.document, indent=2) + "\n"
+    import yaml
+
+    header = "".join(f"# {line}\n" for line in header_lines(rendered))
+    body = yaml.safe_dump(rendered.document, sort_keys=False, default_flow_style=False, width=100)
+    return header + body
