@@ -1,0 +1,1 @@
+"""Built-in plugin mft_recipes_vllm (being written)."""
