@@ -35,7 +35,8 @@ def print_json(data: Any) -> None:
 def rich_console() -> Any:
     from rich.console import Console
 
-    return Console(soft_wrap=False)
+    # Piped output is read by people in logs and CI too: give tables room instead of 80 columns.
+    return Console(soft_wrap=False, width=None if sys.stdout.isatty() else 200)
 
 
 def recipe_or_fail(name: str) -> Any:
@@ -105,8 +106,9 @@ def list_command(as_json: bool) -> None:
 
     table = Table(box=None, pad_edge=False)
     fact_labels = list(dict.fromkeys(label for row in rows for label in row["facts"]))
-    for column in ["name", "model", "method", "target", "GPUs", *fact_labels, "summary"]:
-        table.add_column(column, overflow="fold")
+    for column in ["name", "model", "method", "target", "GPUs", *fact_labels]:
+        table.add_column(column, no_wrap=True)
+    table.add_column("summary", overflow="fold")
     for row in rows:
         facts = [row["facts"].get(label, "") for label in fact_labels]
         table.add_row(row["name"], row["model"], row["method"], row["target"],
@@ -201,8 +203,9 @@ def render(recipe_name: str, overrides: tuple[str, ...], fmt: str | None, output
 @cli.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, allow_dash=True))
 @click.option("--kind", help="The kind of every file (default: told from each file).")
+@click.option("--gpus", type=click.IntRange(min=1), help="GPUs the configs will run on (enables batch checks).")
 @click.option("--json", "as_json", is_flag=True, help="Print problems as JSON (schemas/problems.schema.json).")
-def validate(files: tuple[str, ...], kind: str | None, as_json: bool) -> None:
+def validate(files: tuple[str, ...], kind: str | None, gpus: int | None, as_json: bool) -> None:
     """Validate axolotl configs, La Plateforme job payloads or DeepSpeed configs. Exit 1 on any error."""
     from mft_recipes.documents import DocumentError, load_document
     from mft_recipes.problems import Problem
@@ -216,7 +219,7 @@ def validate(files: tuple[str, ...], kind: str | None, as_json: bool) -> None:
         try:
             loaded = load_document(file)
             detected = kind or detect_kind(loaded.data, registry())
-            problems = validate_loaded(loaded, registry(), detected)
+            problems = validate_loaded(loaded, registry(), detected, gpus)
         except (DocumentError, UnknownKindError) as error:
             problems = [Problem(str(error).removeprefix(f"{file}: "), code="unreadable", file=file)]
         results.append({"file": file, "kind": detected, "problems": problems})

@@ -84,7 +84,9 @@ def render_recipe(recipe: Recipe, overrides: dict[str, Any], registry: Registry)
     context = RenderContext(recipe, parameters, registry.architectures[recipe.model], target, registry)
     document = _fill(recipe.document, context, ())
     registry.plugin_manager.hook.adjust_document(document=document, context=context)
-    problems = validate_document(document, target.kind, registry, file=f"<recipe {recipe.name}>")
+    problems = validate_document(
+        document, target.kind, registry, file=f"<recipe {recipe.name}>", gpus=recipe.hardware.gpus or None
+    )
     return RenderedDocument(recipe, target, parameters, overrides, document, problems)
 
 

@@ -16,11 +16,13 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class ValidationContext:
-    """What a validator may need besides the document: its kind, its file, the registry (architectures)."""
+    """What a validator may need besides the document: its kind, its file, the registry (architectures),
+    and the number of GPUs it will run on when that is known (a recipe's hardware, `validate --gpus`)."""
 
     kind: str
     registry: Registry
     file: str | None = None
+    gpus: int | None = None
 
 
 @dataclass(frozen=True)
@@ -50,12 +52,18 @@ def detect_kind(document: Any, registry: Registry) -> str:
 
 
 def validate_document(
-    document: Any, kind: str, registry: Registry, *, file: str | None = None, lines: dict | None = None
+    document: Any,
+    kind: str,
+    registry: Registry,
+    *,
+    file: str | None = None,
+    lines: dict | None = None,
+    gpus: int | None = None,
 ) -> list[Problem]:
     """All problems of a document of `kind`: schema problems, then each validator's, with lines."""
     problems = check_against_schema(document, registry.kinds[kind].schema)
     schema_broken = any(problem.is_error for problem in problems)
-    context = ValidationContext(kind=kind, registry=registry, file=file)
+    context = ValidationContext(kind=kind, registry=registry, file=file, gpus=gpus)
     for validator in registry.validators:
         if kind in validator.kinds:
             found = _run_validator(validator, document, context)
@@ -66,10 +74,12 @@ def validate_document(
     return [problem.located(file, lines) for problem in problems]
 
 
-def validate_loaded(loaded: LoadedDocument, registry: Registry, kind: str | None = None) -> list[Problem]:
+def validate_loaded(
+    loaded: LoadedDocument, registry: Registry, kind: str | None = None, gpus: int | None = None
+) -> list[Problem]:
     """Validate a document read from a file, telling its kind when none is given."""
     kind = kind or detect_kind(loaded.data, registry)
-    return validate_document(loaded.data, kind, registry, file=loaded.file, lines=loaded.lines)
+    return validate_document(loaded.data, kind, registry, file=loaded.file, lines=loaded.lines, gpus=gpus)
 
 
 def _run_validator(validator: Validator, document: Any, context: ValidationContext) -> list[Problem]:

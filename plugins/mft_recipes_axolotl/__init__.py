@@ -1,4 +1,8 @@
-"""Built-in axolotl support: the `axolotl` target and kind, generators, and validators for axolotl configs."""
+"""Built-in axolotl support: the `axolotl` target, the axolotl and DeepSpeed document kinds, generators
+(LoRA targets from the architecture, inline DeepSpeed sections) and validators for axolotl configs.
+
+Nothing here imports axolotl: rendering and validation must stay fast and work without the trainer.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,8 @@ from typing import Any
 from mft_recipes.documents import DocumentKind
 from mft_recipes.hookspecs import hookimpl
 from mft_recipes.render import Target
+from mft_recipes_axolotl.deepspeed import SCHEMA as DEEPSPEED_SCHEMA
+from mft_recipes_axolotl.deepspeed import is_deepspeed_config
 
 
 def is_axolotl_config(document: Any) -> bool:
@@ -16,6 +22,7 @@ def is_axolotl_config(document: Any) -> bool:
 @hookimpl
 def register_document_kinds(register: Any) -> None:
     register(DocumentKind("axolotl", "axolotl", is_axolotl_config, "an axolotl training config (YAML)"))
+    register(DocumentKind("deepspeed", DEEPSPEED_SCHEMA, is_deepspeed_config, "a DeepSpeed config (JSON)"))
 
 
 @hookimpl
@@ -29,3 +36,11 @@ def register_generators(register: Any) -> None:
 
     for generator in GENERATORS:
         register(generator)
+
+
+@hookimpl
+def register_validators(register: Any) -> None:
+    from mft_recipes_axolotl.validators import VALIDATORS
+
+    for validator in VALIDATORS:
+        register(validator)

@@ -6,12 +6,13 @@ from typing import Any
 
 from mft_recipes.architectures import Architecture
 from mft_recipes.render import Generator, RenderContext
+from mft_recipes_axolotl.deepspeed import generate_zero_section
 
-ATTENTION_MODULES = ["q_proj", "k_proj", "v_proj", "o_proj"]
-DENSE_MLP_MODULES = ["gate_proj", "up_proj", "down_proj"]
+ATTENTION_MODULES = ("q_proj", "k_proj", "v_proj", "o_proj")
+DENSE_MLP_MODULES = ("gate_proj", "up_proj", "down_proj")
 # Mixtral's expert projections in the checkpoint's naming. On transformers 5.x the experts are fused
 # 3-D parameters; peft converts w1/w2/w3 targets into target_parameters on gate_up_proj and down_proj.
-EXPERT_MODULES = ["w1", "w2", "w3"]
+EXPERT_MODULES = ("w1", "w2", "w3")
 
 
 def lora_target_modules(architecture: Architecture, *, attention: bool = True, mlp: bool = True) -> list[str]:
@@ -34,5 +35,12 @@ GENERATORS = (
         _lora_target_modules,
         "LoRA target modules for the recipe's architecture: attention q/k/v/o and the MLP "
         "(gate/up/down on Mistral, the experts w1/w2/w3 on Mixtral). Arguments: attention, mlp.",
+    ),
+    Generator(
+        "deepspeed",
+        generate_zero_section,
+        "An inline DeepSpeed section for the recipe's GPUs: ZeRO stage, optional CPU offload, the "
+        "batch and precision values left 'auto' for the Trainer. Arguments: stage, offload_optimizer, "
+        "offload_param.",
     ),
 )

@@ -1,0 +1,219 @@
+"""Checks of axolotl configs that axolotl itself does not make, or makes only after the model is loaded.
+
+Each one catches a config that starts and then trains less than it claims, or cannot fit: LoRA that
+misses Mixtral's experts, targets that match nothing, settings peft refuses at the first step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from mft_recipes.architectures import Architecture
+from mft_recipes.problems import Problem
+from mft_recipes.validation import ValidationContext, Validator
+from mft_recipes_axolotl.deepspeed import SCHEMA as DEEPSPEED_SCHEMA
+from mft_recipes_axolotl.deepspeed import deepspeed_of, zero_stage
+from mft_recipes_axolotl.generators import DENSE_MLP_MODULES, EXPERT_MODULES
+
+KIND = ("axolotl",)
+EXPERT_PARAMETERS = ("gate_up_proj", "down_proj")
+# Beyond this many sequences per optimizer update a fine-tune takes few steps per epoch and the
+# learning rate schedule barely moves; it is almost always a mistake in accumulation or GPU count.
+LARGEST_SENSIBLE_GLOBAL_BATCH = 1024
+
+
+def architecture_of(document: dict[str, Any], context: ValidationContext) -> Architecture | None:
+    """The architecture a config trains: from base_model_config or base_model (catalogue, local dir)."""
+    for key in ("base_model_config", "base_model"):
+        value = document.get(key)
+        if isinstance(value, str):
+            found = context.registry.find_architecture(value)
+            if found is not None:
+                return found
+    return None
+
+
+def is_moe(document: dict[str, Any], context: ValidationContext) -> bool:
+    architecture = architecture_of(document, context)
+    if architecture is not None:
+        return architecture.is_moe
+    names = " ".join(str(document.get(key, "")) for key in ("base_model", "base_model_config", "model_type"))
+    return "mixtral" in names.lower()
+
+
+def _targets(document: dict[str, Any]) -> list[str]:
+    modules = document.get("lora_target_modules") or []
+    return [modules] if isinstance(modules, str) else [str(module) for module in modules]
+
+
+def _target_parameters(document: dict[str, Any]) -> list[str]:
+    parameters = document.get("lora_target_parameters") or []
+    return [parameters] if isinstance(parameters, str) else [str(parameter) for parameter in parameters]
+
+
+def _uses_lora(document: dict[str, Any]) -> bool:
+    return document.get("adapter") in ("lora", "qlora")
+
+
+def expert_targets(document: dict[str, Any]) -> list[str]:
+    """The targets that put LoRA on Mixtral's experts: w1/w2/w3 modules or fused expert parameters."""
+    found = [module for module in _targets(document) if module in EXPERT_MODULES]
+    found += [name for name in _target_parameters(document) if name.rsplit(".", 1)[-1] in EXPERT_PARAMETERS]
+    return found
+
+
+def check_qlora_needs_4bit(document: dict[str, Any], context: ValidationContext) -> Iterator[Problem]:
+    if document.get("adapter") == "qlora" and not document.get("load_in_4bit"):
+        yield Problem(
+            "adapter: qlora trains LoRA on a 4-bit base, but load_in_4bit is not true; set load_in_4bit: true "
+            "(or use adapter: lora for a 16-bit base)",
+            ("adapter",),
+            code="qlora-without-4bit",
+        )
+
+
+def check_moe_experts_trained(document: dict[str, Any], context: ValidationContext) -> Iterator[Problem]:
+    if not _uses_lora(document) or not is_moe(document, context) or expert_targets(document):
+        return
+    via_linear = " lora_target_linear adapts attention and the router only:" if document.get(
+        "lora_target_linear"
+    ) else ""
+    yield Problem(
+        "this Mixtral config trains no expert weights." + via_linear + " on transformers 5.x the experts are "
+        "fused 3-D parameters, not Linear layers. Add w1, w2, w3 to lora_target_modules (peft converts them "
+        "to mlp.experts.gate_up_proj and down_proj) or set lora_target_parameters: "
+        "[mlp.experts.gate_up_proj, mlp.experts.down_proj], with lora_dropout: 0",
+        ("lora_target_linear",) if document.get("lora_target_linear") else ("lora_target_modules",),
+        code="moe-experts-not-trained",
+    )
+
+
+def check_expert_dropout(document: dict[str, Any], context: ValidationContext) -> Iterator[Problem]:
+    dropout = document.get("lora_dropout") or 0
+    if _uses_lora(document) and expert_targets(document) and dropout != 0:
+        yield Problem(
+            f"lora_dropout is {dropout}, but LoRA on Mixtral's experts runs through peft's ParamWrapper, which "
+            "refuses dropout (training stops at the first step); set lora_dropout: 0",
+            ("lora_dropout",),
+            code="expert-lora-dropout",
+        )
+
+
+def check_w1_with_w3(document: dict[str, Any], context: ValidationContext) -> Iterator[Problem]:
+    targets = set(_targets(document))
+    if ("w1" in targets) != ("w3" in targets) and is_moe(document, context):
+        given, missing = ("w1", "w3") if "w1" in targets else ("w3", "w1")
+        yield Problem(
+            f"lora_target_modules has {given} without {missing}: Mixtral fuses w1 and w3 into one gate_up_proj "
+            f"parameter and peft refuses one without the other; add {missing}",
+            ("lora_target_modules",),
+            code="w1-without-w3",
+        )
+
+
+def check_dense_targets(document: dict[str, Any], context: ValidationContext) -> Iterator[Problem]:
+    architecture = architecture_of(document, context)
+    if architecture is None or architecture.is_moe or not _uses_lora(document):
+        return
+    names = [module for module in _targets(document) if module in EXPERT_MODULES]
+    if names:
+        yield Problem(
+            f"{', '.join(names)} are Mixtral expert names and match nothing in {architecture.name} (peft ignores "
+            f"them without a word); its MLP is {', '.join(DENSE_MLP_MODULES)}",
+            ("lora_target_modules",),
+            code="targets-match-nothing",
+        )
+
+
+def check_moe_experts_quantized(document: dict[str, Any], context: ValidationContext) -> Iterator[Problem]:
+    architecture = architecture_of(document, context)
+    if architecture is None or not architecture.is_moe or not document.get("load_in_4bit"):
+        return
+    if document.get("quantize_moe_experts"):
+        return
+    layers, experts = architecture.num_hidden_layers, architecture.num_local_experts
+    expert_params = layers * experts * 3 * architecture.hidden_size * architecture.intermediate_size
+    yield Problem(
+        f"load_in_4bit quantizes Linear layers only: {architecture.name}'s fused experts "
+        f"({expert_params / 1e9:.1f} B parameters, {expert_params * 2 / 2**30:.0f} GiB) stay 16-bit; set "
+        "quantize_moe_experts: true to load them in 4-bit",
+        ("load_in_4bit",),
+        code="moe-experts-16bit",
+        severity="warning",
+    )
+
+
+def check_zero3_with_4bit(document: dict[str, Any], context: ValidationContext) -> Iterator[Problem]:
+    if zero_stage(document, context.file) == 3 and (document.get("load_in_4bit") or document.get("load_in_8bit")):
+        bits = "load_in_4bit" if document.get("load_in_4bit") else "load_in_8bit"
+        yield Problem(
+            f"DeepSpeed ZeRO-3 partitions the weights across GPUs, but {bits} makes them bitsandbytes tensors "
+            "that ZeRO-3 cannot partition; use ZeRO-2 (or FSDP) for a quantized base, or drop the quantization",
+            ("deepspeed",),
+            code="zero3-with-quantized-base",
+        )
+
+
+def check_deepspeed_section(document: dict[str, Any], context: ValidationContext) -> Iterator[Problem]:
+    config = document.get("deepspeed")
+    if isinstance(config, dict):
+        from mft_recipes.schemas import check_against_schema
+
+        for problem in check_against_schema(config, DEEPSPEED_SCHEMA):
+            yield Problem(problem.message, ("deepspeed", *problem.path), code=problem.code)
+    elif isinstance(config, str) and deepspeed_of(document, context.file) is None:
+        yield Problem(
+            f"deepspeed names {config!r}, which cannot be read as a JSON file; put the section inline or fix the path",
+            ("deepspeed",),
+            code="deepspeed-unreadable",
+        )
+
+
+def check_batch(document: dict[str, Any], context: ValidationContext) -> Iterator[Problem]:
+    micro = document.get("micro_batch_size", 1)
+    accumulation = document.get("gradient_accumulation_steps", 1)
+    if not isinstance(micro, int) or not isinstance(accumulation, int):
+        return
+    config = deepspeed_of(document, context.file) or {}
+    for key, value in (("train_micro_batch_size_per_gpu", micro), ("gradient_accumulation_steps", accumulation)):
+        given = config.get(key)
+        if isinstance(given, int) and given != value:
+            yield Problem(
+                f"DeepSpeed's {key} is {given} but the config's is {value}; DeepSpeed refuses the mismatch at "
+                'launch: write "auto" and let the Trainer fill it',
+                ("deepspeed", key),
+                code="batch-mismatch",
+            )
+    total = config.get("train_batch_size")
+    if isinstance(total, int) and total % (micro * accumulation):
+        yield Problem(
+            f"DeepSpeed's train_batch_size {total} is not micro_batch_size × gradient_accumulation_steps "
+            f"({micro} × {accumulation}) × GPUs for any whole number of GPUs; write \"auto\"",
+            ("deepspeed", "train_batch_size"),
+            code="batch-mismatch",
+        )
+    global_batch = micro * accumulation * (context.gpus or 1)
+    if global_batch > LARGEST_SENSIBLE_GLOBAL_BATCH:
+        gpus = f" × {context.gpus} GPUs" if context.gpus else ""
+        yield Problem(
+            f"micro_batch_size {micro} × gradient_accumulation_steps {accumulation}{gpus} = {global_batch} "
+            f"sequences per optimizer step; above {LARGEST_SENSIBLE_GLOBAL_BATCH} a fine-tune takes very few "
+            "steps. Lower gradient_accumulation_steps",
+            ("gradient_accumulation_steps",),
+            code="batch-too-large",
+            severity="warning",
+        )
+
+
+VALIDATORS = (
+    Validator("qlora-needs-4bit", KIND, check_qlora_needs_4bit, "adapter: qlora without load_in_4bit"),
+    Validator("moe-experts-trained", KIND, check_moe_experts_trained, "Mixtral LoRA that trains no expert weights"),
+    Validator("expert-lora-dropout", KIND, check_expert_dropout, "expert LoRA with non-zero lora_dropout"),
+    Validator("w1-with-w3", KIND, check_w1_with_w3, "w1 targeted without w3 (or w3 without w1)"),
+    Validator("dense-targets", KIND, check_dense_targets, "expert names on a dense Mistral, which match nothing"),
+    Validator("moe-experts-quantized", KIND, check_moe_experts_quantized, "4-bit Mixtral whose experts stay 16-bit"),
+    Validator("zero3-quantized", KIND, check_zero3_with_4bit, "DeepSpeed ZeRO-3 with a 4-bit or 8-bit base"),
+    Validator("deepspeed-section", KIND, check_deepspeed_section, "the DeepSpeed section against its schema"),
+    Validator("batch", KIND, check_batch, "micro batch × accumulation × GPUs, and DeepSpeed's batch values"),
+)
