@@ -33,6 +33,8 @@ class Validator:
     kinds: tuple[str, ...]
     check: Callable[[Any, ValidationContext], Iterable[Problem]]
     description: str = ""
+    # A deep check runs the real trainer or model code (heavy extras, seconds to minutes): only on request.
+    deep: bool = False
 
 
 class UnknownKindError(Exception):
@@ -59,13 +61,15 @@ def validate_document(
     file: str | None = None,
     lines: dict | None = None,
     gpus: int | None = None,
+    deep: bool = False,
 ) -> list[Problem]:
-    """All problems of a document of `kind`: schema problems, then each validator's, with lines."""
+    """All problems of a document of `kind`: schema problems, then each validator's (the deep ones too
+    when `deep`), with lines."""
     problems = check_against_schema(document, registry.kinds[kind].schema)
     schema_broken = any(problem.is_error for problem in problems)
     context = ValidationContext(kind=kind, registry=registry, file=file, gpus=gpus)
     for validator in registry.validators:
-        if kind in validator.kinds:
+        if kind in validator.kinds and (deep or not validator.deep):
             found = _run_validator(validator, document, context)
             if schema_broken:
                 # A validator that trips over a shape the schema already refused adds only noise.
@@ -75,11 +79,17 @@ def validate_document(
 
 
 def validate_loaded(
-    loaded: LoadedDocument, registry: Registry, kind: str | None = None, gpus: int | None = None
+    loaded: LoadedDocument,
+    registry: Registry,
+    kind: str | None = None,
+    gpus: int | None = None,
+    deep: bool = False,
 ) -> list[Problem]:
     """Validate a document read from a file, telling its kind when none is given."""
     kind = kind or detect_kind(loaded.data, registry)
-    return validate_document(loaded.data, kind, registry, file=loaded.file, lines=loaded.lines, gpus=gpus)
+    return validate_document(
+        loaded.data, kind, registry, file=loaded.file, lines=loaded.lines, gpus=gpus, deep=deep
+    )
 
 
 def _run_validator(validator: Validator, document: Any, context: ValidationContext) -> list[Problem]:
