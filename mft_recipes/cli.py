@@ -204,7 +204,7 @@ def render(recipe_name: str, overrides: tuple[str, ...], fmt: str | None, output
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, allow_dash=True))
 @click.option("--kind", help="The kind of every file (default: told from each file).")
 @click.option("--gpus", type=click.IntRange(min=1), help="GPUs the configs will run on (enables batch checks).")
-@click.option("--deep", is_flag=True, help="Also run plugins' deep checks (real trainer and model code, slow).")
+@click.option("--deep", is_flag=True, help="Also run plugins' deep checks (real trainer, real model; slow).")
 @click.option("--json", "as_json", is_flag=True, help="Print problems as JSON (schemas/problems.schema.json).")
 def validate(files: tuple[str, ...], kind: str | None, gpus: int | None, deep: bool, as_json: bool) -> None:
     """Validate axolotl configs, La Plateforme job payloads or DeepSpeed configs. Exit 1 on any error."""
