@@ -85,7 +85,7 @@ def cli() -> None:
 def list_command(as_json: bool) -> None:
     """List the recipes: name, model, method, target, GPUs, summary."""
     recipes = sorted(registry().recipes.values(), key=lambda recipe: recipe.name)
-    rows = [
+    rows: list[dict[str, Any]] = [
         {
             "name": recipe.name,
             "model": recipe.model,
@@ -111,8 +111,15 @@ def list_command(as_json: bool) -> None:
     table.add_column("summary", overflow="fold")
     for row in rows:
         facts = [row["facts"].get(label, "") for label in fact_labels]
-        table.add_row(row["name"], row["model"], row["method"], row["target"],
-                      f"{row['gpus']}× {row['gpu']}", *facts, row["summary"])
+        table.add_row(
+            row["name"],
+            row["model"],
+            row["method"],
+            row["target"],
+            f"{row['gpus']}× {row['gpu']}",
+            *facts,
+            row["summary"],
+        )
     rich_console().print(table)
 
 
@@ -135,8 +142,13 @@ def show(recipe_name: str, as_json: bool) -> None:
                 "hardware": vars(recipe.hardware),
                 "launch": recipe.launch,
                 "parameters": [
-                    {"name": p.name, "type": p.type_name, "default": p.default, "required": p.required,
-                     "help": p.help}
+                    {
+                        "name": p.name,
+                        "type": p.type_name,
+                        "default": p.default,
+                        "required": p.required,
+                        "help": p.help,
+                    }
                     for p in recipe.parameters.values()
                 ],
                 "facts": facts,
@@ -160,7 +172,9 @@ def show(recipe_name: str, as_json: bool) -> None:
         table.add_row(parameter.name, parameter.type_name, default, parameter.help)
     console.print(table)
     if facts:
-        console.print("\nplan: " + ", ".join(f"{label} {text}" for label, text in facts.items()), markup=False)
+        console.print(
+            "\nplan: " + ", ".join(f"{label} {text}" for label, text in facts.items()), markup=False
+        )
     if recipe.launch:
         console.print("\nlaunch:\n" + recipe.launch, markup=False)
 
@@ -168,8 +182,12 @@ def show(recipe_name: str, as_json: bool) -> None:
 @cli.command(context_settings={"ignore_unknown_options": True})
 @click.argument("recipe_name", metavar="RECIPE")
 @click.argument("overrides", nargs=-1, metavar="[KEY=VALUE]...")
-@click.option("--format", "fmt", type=click.Choice(["yaml", "json"]), help="Output format (default: the target's).")
-@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write to FILE (atomically) instead of stdout.")
+@click.option(
+    "--format", "fmt", type=click.Choice(["yaml", "json"]), help="Output format (default: the target's)."
+)
+@click.option(
+    "-o", "--output", type=click.Path(dir_okay=False), help="Write to FILE (atomically) instead of stdout."
+)
 def render(recipe_name: str, overrides: tuple[str, ...], fmt: str | None, output: str | None) -> None:
     """Render RECIPE with KEY=VALUE overrides into its target's document (validated before it is printed)."""
     from mft_recipes.recipes import ParameterError, parse_overrides
@@ -183,7 +201,9 @@ def render(recipe_name: str, overrides: tuple[str, ...], fmt: str | None, output
     for problem in rendered.problems:
         click.echo(str(problem), err=True)
     if rendered.errors:
-        fail(f"the rendered document is invalid ({len(rendered.errors)} errors); nothing written", EXIT_INVALID)
+        fail(
+            f"the rendered document is invalid ({len(rendered.errors)} errors); nothing written", EXIT_INVALID
+        )
     try:
         for warnings in registry().plugin_manager.hook.render_warnings(rendered=rendered):
             for warning in warnings or ():
@@ -203,9 +223,13 @@ def render(recipe_name: str, overrides: tuple[str, ...], fmt: str | None, output
 @cli.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, allow_dash=True))
 @click.option("--kind", help="The kind of every file (default: told from each file).")
-@click.option("--gpus", type=click.IntRange(min=1), help="GPUs the configs will run on (enables batch checks).")
+@click.option(
+    "--gpus", type=click.IntRange(min=1), help="GPUs the configs will run on (enables batch checks)."
+)
 @click.option("--deep", is_flag=True, help="Also run plugins' deep checks (real trainer, real model; slow).")
-@click.option("--json", "as_json", is_flag=True, help="Print problems as JSON (schemas/problems.schema.json).")
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print problems as JSON (schemas/problems.schema.json)."
+)
 def validate(files: tuple[str, ...], kind: str | None, gpus: int | None, deep: bool, as_json: bool) -> None:
     """Validate axolotl configs, La Plateforme job payloads or DeepSpeed configs. Exit 1 on any error."""
     from mft_recipes.documents import DocumentError, load_document
@@ -214,7 +238,7 @@ def validate(files: tuple[str, ...], kind: str | None, gpus: int | None, deep: b
 
     if kind is not None and kind not in registry().kinds:
         fail(f"unknown --kind {kind!r}; kinds: {', '.join(registry().kinds)}")
-    results = []
+    results: list[tuple[str, str | None, list[Problem]]] = []
     for file in files:
         detected = kind
         try:
@@ -223,29 +247,25 @@ def validate(files: tuple[str, ...], kind: str | None, gpus: int | None, deep: b
             problems = validate_loaded(loaded, registry(), detected, gpus, deep)
         except (DocumentError, UnknownKindError) as error:
             problems = [Problem(str(error).removeprefix(f"{file}: "), code="unreadable", file=file)]
-        results.append({"file": file, "kind": detected, "problems": problems})
-    errors = sum(problem.is_error for result in results for problem in result["problems"])
+        results.append((file, detected, problems))
+    errors = sum(problem.is_error for _, _, problems in results for problem in problems)
     if as_json:
-        print_json(
+        files_json = [
             {
-                "valid": errors == 0,
-                "files": [
-                    {
-                        "file": result["file"],
-                        "kind": result["kind"],
-                        "valid": not any(p.is_error for p in result["problems"]),
-                        "problems": [p.as_json() for p in result["problems"]],
-                    }
-                    for result in results
-                ],
+                "file": file,
+                "kind": detected,
+                "valid": not any(problem.is_error for problem in problems),
+                "problems": [problem.as_json() for problem in problems],
             }
-        )
+            for file, detected, problems in results
+        ]
+        print_json({"valid": errors == 0, "files": files_json})
     else:
-        for result in results:
-            for problem in result["problems"]:
+        for file, detected, problems in results:
+            for problem in problems:
                 click.echo(str(problem), err=True)
-            status = "invalid" if any(p.is_error for p in result["problems"]) else "ok"
-            click.echo(f"{result['file']}: {status} ({result['kind'] or 'unknown kind'})")
+            status = "invalid" if any(problem.is_error for problem in problems) else "ok"
+            click.echo(f"{file}: {status} ({detected or 'unknown kind'})")
     if errors:
         sys.exit(EXIT_INVALID)
 

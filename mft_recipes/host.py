@@ -139,7 +139,9 @@ def _collect(registry: Registry) -> None:
         if missing:
             del registry.recipes[name]
             owner = registry.plugins[recipe.plugin]
-            owner.errors.append(f"recipe {name!r} ({recipe.source}) names unknown {', '.join(missing)}; skipped")
+            owner.errors.append(
+                f"recipe {name!r} ({recipe.source}) names unknown {', '.join(missing)}; skipped"
+            )
 
 
 def _as_recipe(item: Any, plugin: str) -> Recipe:
@@ -189,7 +191,9 @@ def _each_plugin(
 def add_plugin_commands(registry: Registry, cli: Any) -> None:
     """Let each plugin add its CLI commands; one that fails is reported, not fatal."""
     for implementation in reversed(registry.plugin_manager.hook.register_commands.get_hookimpls()):
-        info = registry.plugins.setdefault(implementation.plugin_name, PluginInfo(implementation.plugin_name, ""))
+        info = registry.plugins.setdefault(
+            implementation.plugin_name, PluginInfo(implementation.plugin_name, "")
+        )
         before = set(cli.commands)
         try:
             implementation.function(cli=cli)

@@ -106,8 +106,10 @@ def _fill(node: Any, context: RenderContext, path: tuple[str | int, ...]) -> Any
 def _substitute(text: str, context: RenderContext, path: tuple[str | int, ...]) -> Any:
     def value_of(name: str) -> Any:
         if name not in context.parameters:
-            raise RenderError(f"recipe {context.recipe.name!r}: {'.'.join(map(str, path))} uses ${{{name}}}, "
-                              "which is not one of its parameters")
+            raise RenderError(
+                f"recipe {context.recipe.name!r}: {'.'.join(map(str, path))} uses ${{{name}}}, "
+                "which is not one of its parameters"
+            )
         return context.parameters[name]
 
     whole = _PLACEHOLDER.fullmatch(text)

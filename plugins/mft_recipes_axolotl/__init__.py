@@ -27,7 +27,9 @@ def register_document_kinds(register: Any) -> None:
 
 @hookimpl
 def register_targets(register: Any) -> None:
-    register(Target("axolotl", kind="axolotl", format="yaml", description="one axolotl YAML, DeepSpeed inline"))
+    register(
+        Target("axolotl", kind="axolotl", format="yaml", description="one axolotl YAML, DeepSpeed inline")
+    )
 
 
 @hookimpl

@@ -16,7 +16,9 @@ from mft_recipes.render import RenderContext
 SCHEMA = "deepspeed"
 
 
-def zero_section(stage: int, *, offload_optimizer: bool = False, offload_param: bool = False) -> dict[str, Any]:
+def zero_section(
+    stage: int, *, offload_optimizer: bool = False, offload_param: bool = False
+) -> dict[str, Any]:
     """A DeepSpeed config for ZeRO `stage` with bf16, the shape axolotl's own deepspeed_configs use."""
     if stage not in (1, 2, 3):
         raise ValueError(f"ZeRO stage must be 1, 2 or 3, not {stage!r}")

@@ -76,9 +76,11 @@ def check_qlora_needs_4bit(document: dict[str, Any], context: ValidationContext)
 def check_moe_experts_trained(document: dict[str, Any], context: ValidationContext) -> Iterator[Problem]:
     if not _uses_lora(document) or not is_moe(document, context) or expert_targets(document):
         return
-    via_linear = " lora_target_linear adapts attention and the router only:" if document.get(
-        "lora_target_linear"
-    ) else ""
+    via_linear = (
+        " lora_target_linear adapts attention and the router only:"
+        if document.get("lora_target_linear")
+        else ""
+    )
     yield Problem(
         "this Mixtral config trains no expert weights." + via_linear + " on transformers 5.x the experts are "
         "fused 3-D parameters, not Linear layers. Add w1, w2, w3 to lora_target_modules (peft converts them "
@@ -145,7 +147,9 @@ def check_moe_experts_quantized(document: dict[str, Any], context: ValidationCon
 
 
 def check_zero3_with_4bit(document: dict[str, Any], context: ValidationContext) -> Iterator[Problem]:
-    if zero_stage(document, context.file) == 3 and (document.get("load_in_4bit") or document.get("load_in_8bit")):
+    if zero_stage(document, context.file) == 3 and (
+        document.get("load_in_4bit") or document.get("load_in_8bit")
+    ):
         bits = "load_in_4bit" if document.get("load_in_4bit") else "load_in_8bit"
         yield Problem(
             f"DeepSpeed ZeRO-3 partitions the weights across GPUs, but {bits} makes them bitsandbytes tensors "
@@ -176,7 +180,10 @@ def check_batch(document: dict[str, Any], context: ValidationContext) -> Iterato
     if not isinstance(micro, int) or not isinstance(accumulation, int):
         return
     config = deepspeed_of(document, context.file) or {}
-    for key, value in (("train_micro_batch_size_per_gpu", micro), ("gradient_accumulation_steps", accumulation)):
+    for key, value in (
+        ("train_micro_batch_size_per_gpu", micro),
+        ("gradient_accumulation_steps", accumulation),
+    ):
         given = config.get(key)
         if isinstance(given, int) and given != value:
             yield Problem(
@@ -189,7 +196,7 @@ def check_batch(document: dict[str, Any], context: ValidationContext) -> Iterato
     if isinstance(total, int) and total % (micro * accumulation):
         yield Problem(
             f"DeepSpeed's train_batch_size {total} is not micro_batch_size × gradient_accumulation_steps "
-            f"({micro} × {accumulation}) × GPUs for any whole number of GPUs; write \"auto\"",
+            f'({micro} × {accumulation}) × GPUs for any whole number of GPUs; write "auto"',
             ("deepspeed", "train_batch_size"),
             code="batch-mismatch",
         )
@@ -208,11 +215,17 @@ def check_batch(document: dict[str, Any], context: ValidationContext) -> Iterato
 
 VALIDATORS = (
     Validator("qlora-needs-4bit", KIND, check_qlora_needs_4bit, "adapter: qlora without load_in_4bit"),
-    Validator("moe-experts-trained", KIND, check_moe_experts_trained, "Mixtral LoRA that trains no expert weights"),
+    Validator(
+        "moe-experts-trained", KIND, check_moe_experts_trained, "Mixtral LoRA that trains no expert weights"
+    ),
     Validator("expert-lora-dropout", KIND, check_expert_dropout, "expert LoRA with non-zero lora_dropout"),
     Validator("w1-with-w3", KIND, check_w1_with_w3, "w1 targeted without w3 (or w3 without w1)"),
-    Validator("dense-targets", KIND, check_dense_targets, "expert names on a dense Mistral, which match nothing"),
-    Validator("moe-experts-quantized", KIND, check_moe_experts_quantized, "4-bit Mixtral whose experts stay 16-bit"),
+    Validator(
+        "dense-targets", KIND, check_dense_targets, "expert names on a dense Mistral, which match nothing"
+    ),
+    Validator(
+        "moe-experts-quantized", KIND, check_moe_experts_quantized, "4-bit Mixtral whose experts stay 16-bit"
+    ),
     Validator("zero3-quantized", KIND, check_zero3_with_4bit, "DeepSpeed ZeRO-3 with a 4-bit or 8-bit base"),
     Validator("deepspeed-section", KIND, check_deepspeed_section, "the DeepSpeed section against its schema"),
     Validator("batch", KIND, check_batch, "micro batch × accumulation × GPUs, and DeepSpeed's batch values"),

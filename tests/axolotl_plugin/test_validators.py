@@ -1,0 +1,236 @@
+"""Each built-in axolotl validator fires on a config that should trip it and stays quiet on one that
+should not. Configs are written out by hand, the way users write them, not rendered from our recipes."""
+
+from __future__ import annotations
+
+import copy
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from mft_recipes.host import get_registry
+from mft_recipes.validation import validate_document
+
+MIXTRAL = "mistralai/Mixtral-8x7B-v0.1"
+MISTRAL = "mistralai/Mistral-7B-v0.3"
+
+# Close to axolotl's own examples/mistral/mixtral-qlora.yml of 2024-2026: it trains no expert weight.
+AXOLOTL_EXAMPLE_MIXTRAL_QLORA = """\
+base_model: mistralai/Mixtral-8x7B-v0.1
+trust_remote_code: true
+load_in_4bit: true
+datasets:
+  - path: tatsu-lab/alpaca
+    type: alpaca
+val_set_size: 0.0
+output_dir: ./outputs/qlora-out
+adapter: qlora
+sequence_len: 4096
+sample_packing: true
+pad_to_sequence_len: true
+lora_r: 32
+lora_alpha: 16
+lora_dropout: 0.05
+lora_target_linear: true
+gradient_accumulation_steps: 4
+micro_batch_size: 2
+num_epochs: 1
+optimizer: adamw_bnb_8bit
+lr_scheduler: cosine
+learning_rate: 0.0002
+bf16: auto
+gradient_checkpointing: true
+flash_attention: true
+"""
+
+
+def base_config(**changes: Any) -> dict[str, Any]:
+    config: dict[str, Any] = {
+        "base_model": MIXTRAL,
+        "load_in_4bit": True,
+        "adapter": "qlora",
+        "quantize_moe_experts": True,
+        "lora_r": 16,
+        "lora_alpha": 32,
+        "lora_dropout": 0.0,
+        "lora_target_modules": ["q_proj", "k_proj", "v_proj", "o_proj", "w1", "w2", "w3"],
+        "datasets": [{"path": "train.jsonl", "type": "chat_template"}],
+        "sequence_len": 4096,
+        "micro_batch_size": 1,
+        "gradient_accumulation_steps": 8,
+        "num_epochs": 1,
+        "learning_rate": 0.0002,
+        "output_dir": "./out",
+    }
+    for key, value in changes.items():
+        if value is None:
+            config.pop(key, None)
+        else:
+            config[key] = value
+    return config
+
+
+def codes(config: dict[str, Any], gpus: int | None = None) -> dict[str, str]:
+    problems = validate_document(config, "axolotl", get_registry(), gpus=gpus)
+    return {problem.code: problem.severity for problem in problems if problem.source != "schema"}
+
+
+def test_a_correct_mixtral_expert_qlora_config_has_no_findings() -> None:
+    assert codes(base_config()) == {}
+
+
+def test_qlora_without_4bit_is_an_error() -> None:
+    assert codes(base_config(load_in_4bit=None, quantize_moe_experts=None))["qlora-without-4bit"] == "error"
+    assert "qlora-without-4bit" not in codes(base_config())
+
+
+def test_mixtral_lora_target_linear_alone_trains_no_experts() -> None:
+    config = base_config(lora_target_modules=None, lora_target_linear=True, quantize_moe_experts=None)
+    found = validate_document(config, "axolotl", get_registry())
+    [problem] = [p for p in found if p.code == "moe-experts-not-trained"]
+    assert problem.is_error
+    assert problem.path == ("lora_target_linear",)
+    assert "lora_target_linear adapts attention and the router only" in problem.message
+    assert "w1, w2, w3" in problem.message
+
+
+def test_mixtral_attention_only_targets_train_no_experts() -> None:
+    attention_only = base_config(lora_target_modules=["q_proj", "v_proj"])
+    assert codes(attention_only)["moe-experts-not-trained"] == "error"
+
+
+def test_expert_target_parameters_count_as_expert_training() -> None:
+    explicit = base_config(
+        lora_target_modules=["q_proj", "k_proj", "v_proj", "o_proj"],
+        lora_target_parameters=["mlp.experts.gate_up_proj", "mlp.experts.down_proj"],
+    )
+    assert "moe-experts-not-trained" not in codes(explicit)
+
+
+def test_attention_only_lora_on_dense_mistral_is_fine() -> None:
+    dense = base_config(
+        base_model=MISTRAL, quantize_moe_experts=None, lora_target_modules=["q_proj", "v_proj"]
+    )
+    assert codes(dense) == {}
+
+
+def test_expert_targets_with_dropout_are_an_error() -> None:
+    assert codes(base_config(lora_dropout=0.05))["expert-lora-dropout"] == "error"
+    dense_with_dropout = base_config(
+        base_model=MISTRAL,
+        quantize_moe_experts=None,
+        lora_target_modules=["q_proj", "gate_proj"],
+        lora_dropout=0.05,
+    )
+    assert "expert-lora-dropout" not in codes(dense_with_dropout)
+
+
+@pytest.mark.parametrize("targets", [["q_proj", "w1", "w2"], ["q_proj", "w3"]])
+def test_w1_without_w3_is_an_error(targets: list[str]) -> None:
+    assert codes(base_config(lora_target_modules=targets))["w1-without-w3"] == "error"
+
+
+def test_w2_alone_is_allowed() -> None:
+    assert "w1-without-w3" not in codes(base_config(lora_target_modules=["q_proj", "w2"]))
+
+
+def test_expert_names_on_dense_mistral_match_nothing() -> None:
+    config = base_config(base_model=MISTRAL, quantize_moe_experts=None)
+    found = validate_document(config, "axolotl", get_registry())
+    [problem] = [p for p in found if p.code == "targets-match-nothing"]
+    assert "gate_proj, up_proj, down_proj" in problem.message
+
+
+def test_mixtral_4bit_without_quantize_moe_experts_warns_with_the_expert_size() -> None:
+    found = validate_document(base_config(quantize_moe_experts=None), "axolotl", get_registry())
+    [problem] = [p for p in found if p.code == "moe-experts-16bit"]
+    assert problem.severity == "warning"
+    # 32 layers × 8 experts × 3 × 4096 × 14336 = 45.1 B parameters (FACTS section 2).
+    assert "45.1 B parameters" in problem.message
+
+
+ZERO3 = {"zero_optimization": {"stage": 3}, "train_batch_size": "auto"}
+
+
+def test_zero3_with_4bit_is_an_error_and_zero2_is_not() -> None:
+    assert codes(base_config(deepspeed=ZERO3))["zero3-with-quantized-base"] == "error"
+    zero2 = {"zero_optimization": {"stage": 2}}
+    assert "zero3-with-quantized-base" not in codes(base_config(deepspeed=zero2))
+
+
+def test_zero3_from_a_deepspeed_file_next_to_the_config(tmp_path: Path) -> None:
+    (tmp_path / "zero3.json").write_text(json.dumps(ZERO3))
+    config = base_config(deepspeed="zero3.json")
+    problems = validate_document(config, "axolotl", get_registry(), file=str(tmp_path / "cfg.yml"))
+    assert "zero3-with-quantized-base" in {problem.code for problem in problems}
+
+
+def test_unreadable_deepspeed_path_is_reported(tmp_path: Path) -> None:
+    config = base_config(deepspeed="missing.json")
+    problems = validate_document(config, "axolotl", get_registry(), file=str(tmp_path / "cfg.yml"))
+    assert "deepspeed-unreadable" in {problem.code for problem in problems}
+
+
+def test_inline_deepspeed_section_is_checked_against_its_schema() -> None:
+    bad = {"zero_optimization": {"stage": 5, "overlap_com": True}}
+    problems = validate_document(
+        base_config(load_in_4bit=None, adapter="lora", deepspeed=bad), "axolotl", get_registry()
+    )
+    paths = {problem.path for problem in problems if problem.source == "deepspeed-section"}
+    assert ("deepspeed", "zero_optimization", "stage") in paths
+    assert ("deepspeed", "zero_optimization", "overlap_com") in paths
+
+
+def test_deepspeed_batch_values_that_disagree_with_the_config() -> None:
+    section = copy.deepcopy(ZERO3)
+    section.update({"train_micro_batch_size_per_gpu": 4, "train_batch_size": 20})
+    found = validate_document(
+        base_config(adapter="lora", load_in_4bit=None, quantize_moe_experts=None, deepspeed=section),
+        "axolotl",
+        get_registry(),
+    )
+    batch = [problem for problem in found if problem.code == "batch-mismatch"]
+    assert {problem.path for problem in batch} == {
+        ("deepspeed", "train_micro_batch_size_per_gpu"),
+        ("deepspeed", "train_batch_size"),
+    }
+
+
+def test_a_global_batch_that_makes_no_sense_warns_only_with_the_gpus_counted() -> None:
+    config = base_config(micro_batch_size=8, gradient_accumulation_steps=32)
+    assert "batch-too-large" not in codes(config, gpus=1)
+    assert codes(config, gpus=8)["batch-too-large"] == "warning"
+
+
+def test_validate_names_file_line_and_key_for_axolotls_own_mixtral_example(tmp_path: Path) -> None:
+    path = tmp_path / "mixtral-qlora.yml"
+    path.write_text(AXOLOTL_EXAMPLE_MIXTRAL_QLORA)
+    result = subprocess.run(
+        [sys.executable, "-m", "mft_recipes", "validate", "--json", str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 1, result.stderr
+    problems = json.loads(result.stdout)["files"][0]["problems"]
+    by_code = {problem["code"]: problem for problem in problems}
+    expected_line = AXOLOTL_EXAMPLE_MIXTRAL_QLORA.splitlines().index("lora_target_linear: true") + 1
+    assert by_code["moe-experts-not-trained"]["line"] == expected_line
+    assert by_code["moe-experts-not-trained"]["path"] == "lora_target_linear"
+    assert by_code["moe-experts-16bit"]["severity"] == "warning"
+
+
+def test_our_mixtral_recipe_passes_the_validators_that_axolotls_example_fails() -> None:
+    from mft_recipes.render import render_recipe
+
+    rendered = render_recipe(
+        get_registry().recipes["mixtral-moe"], {"dataset": "train.jsonl"}, get_registry()
+    )
+    assert rendered.problems == []
+    example = yaml.safe_load(AXOLOTL_EXAMPLE_MIXTRAL_QLORA)
+    assert "moe-experts-not-trained" in codes(example)
