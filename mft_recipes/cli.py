@@ -163,7 +163,9 @@ def show(recipe_name: str, as_json: bool) -> None:
     console.print(f"[bold]{recipe.name}[/bold]: {recipe.title}")
     console.print(f"model {recipe.model}, method {recipe.method}, target {recipe.target}")
     console.print(f"hardware: {recipe.hardware}\n")
-    console.print(recipe.description + "\n", markup=False)
+    # Recipe files wrap their prose at ~100 columns; let the terminal wrap it instead.
+    paragraphs = [" ".join(paragraph.split()) for paragraph in recipe.description.split("\n\n")]
+    console.print("\n\n".join(paragraphs) + "\n", markup=False)
     table = Table(title="parameters (override with key=value)", box=None, title_justify="left")
     for column in ("name", "type", "default", "meaning"):
         table.add_column(column, overflow="fold")
