@@ -1,0 +1,438 @@
+"""`mft-recipes platform ...`: submit, follow and manage La Plateforme fine-tuning jobs.
+
+Thin click shells over submit.py, follow.py and api.py. Every command takes --json (shapes in
+schemas/platform-*.schema.json), the API key only from MISTRAL_API_KEY or --api-key-file, and
+--server-url (or MISTRAL_SERVER_URL) to talk to another server than api.mistral.ai.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from mft_recipes.cli import fail, print_json, recipe_or_fail, registry
+from mft_recipes_platform.api import SERVER_URL_VARIABLE, PlatformAPI, Redactor, read_api_key
+from mft_recipes_platform.follow import FollowResult, checkpoint_line, cost_line, follow_job
+from mft_recipes_platform.retries import PlatformError, RetryPolicy
+
+STATUSES = (
+    "QUEUED",
+    "STARTED",
+    "VALIDATING",
+    "VALIDATED",
+    "RUNNING",
+    "FAILED_VALIDATION",
+    "FAILED",
+    "SUCCESS",
+    "CANCELLED",
+    "CANCELLATION_REQUESTED",
+)
+
+
+def say(message: str) -> None:
+    """Progress and notes go to stderr, so stdout stays the result (and valid JSON with --json)."""
+    click.echo(message, err=True)
+
+
+def connection_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """--server-url, --api-key-file and --retry-budget, turned into a PlatformAPI argument `api`."""
+
+    @click.option(
+        "--server-url",
+        envvar=SERVER_URL_VARIABLE,
+        metavar="URL",
+        help=f"La Plateforme's address (default https://api.mistral.ai; env {SERVER_URL_VARIABLE}).",
+    )
+    @click.option(
+        "--api-key-file",
+        type=click.Path(dir_okay=False),
+        metavar="FILE",
+        help="Read the API key from FILE instead of MISTRAL_API_KEY.",
+    )
+    @click.option(
+        "--retry-budget",
+        type=click.FloatRange(min=0),
+        default=120,
+        show_default=True,
+        metavar="SECONDS",
+        help="How long to keep retrying connection errors, 429 and 5xx.",
+    )
+    @functools.wraps(command)
+    def wrapper(server_url: str | None, api_key_file: str | None, retry_budget: float, **kwargs: Any) -> Any:
+        def connect() -> PlatformAPI:
+            key = read_api_key(api_key_file)
+            return PlatformAPI(
+                key, server_url, RetryPolicy(budget=retry_budget), on_retry=say, redact=Redactor()
+            )
+
+        try:
+            return command(connect=connect, server_url=server_url, **kwargs)
+        except PlatformError as error:
+            fail(str(error), 1)
+
+    return wrapper
+
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+
+
+@click.group("platform")
+def platform() -> None:
+    """Submit, follow and manage La Plateforme fine-tuning jobs (Mistral's API is deprecated: see docs/platform.md).
+
+    \b
+    mft-recipes platform submit platform-mistral-7b --train train.jsonl --validation valid.jsonl --wait
+    mft-recipes platform list --status RUNNING
+    mft-recipes platform status JOB
+    """
+
+
+@platform.command(context_settings={"ignore_unknown_options": True})
+@click.argument("recipe_name", metavar="RECIPE")
+@click.argument("overrides", nargs=-1, metavar="[KEY=VALUE]...")
+@click.option(
+    "--train",
+    "train",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Training data (JSONL).",
+)
+@click.option(
+    "--validation", type=click.Path(dir_okay=False, path_type=Path), help="Validation data (JSONL, ≤ 1 MB)."
+)
+@click.option("--dry-run", is_flag=True, help="Check and render only: no upload, no job, nothing spent.")
+@click.option(
+    "--wait", is_flag=True, help="Follow the job until it ends (Ctrl-C stops following, not the job)."
+)
+@click.option("--new-job", is_flag=True, help="Create a job even if this exact payload was submitted before.")
+@click.option(
+    "--manifest",
+    type=click.Path(dir_okay=False, path_type=Path),
+    metavar="FILE",
+    help="Where uploads and jobs are recorded (default: the user cache directory).",
+)
+@click.option(
+    "--interval",
+    type=click.FloatRange(min=0),
+    default=10,
+    show_default=True,
+    metavar="SECONDS",
+    help="Polling interval for --wait.",
+)
+@json_option
+@connection_options
+def submit(
+    recipe_name: str,
+    overrides: tuple[str, ...],
+    train: Path,
+    validation: Path | None,
+    dry_run: bool,
+    wait: bool,
+    new_job: bool,
+    manifest: Path | None,
+    interval: float,
+    as_json: bool,
+    connect: Callable[[], PlatformAPI],
+    server_url: str | None,
+) -> None:
+    """Check the data, upload it, and create a job from RECIPE (KEY=VALUE overrides as for `render`)."""
+    from mft_recipes.recipes import ParameterError, parse_overrides
+    from mft_recipes_platform import submit as flow
+    from mft_recipes_platform.manifest import Manifest, default_manifest_path
+
+    recipe = recipe_or_fail(recipe_name)
+    try:
+        parsed = parse_overrides(overrides)
+        submission = flow.prepare(recipe, parsed, train, validation, registry(), dict(os.environ))
+        record = Manifest.load(manifest or default_manifest_path())
+    except ParameterError as error:
+        fail(str(error))
+    except (flow.SubmitError, ValueError) as error:
+        fail(str(error), getattr(error, "code", 1))
+    for warning in submission.warnings:
+        say(f"warning: {warning}")
+    if dry_run:
+        submission.dry_run = True
+        ids = {}
+        for data_file in submission.files:
+            known = record.upload(server_url, data_file.sha256)
+            data_file.file_id = known["file_id"] if known else None
+            ids[data_file.role] = data_file.file_id or f"{flow.PLACEHOLDER_ID}-{data_file.role}"
+        flow.render_payload(submission, registry(), ids)
+        if as_json:
+            print_json(submission.as_json())
+        else:
+            for data_file in submission.files:
+                reuse = f"reuse {data_file.file_id}" if data_file.file_id else "upload"
+                say(f"dry run: would {reuse} for {data_file.path} ({data_file.path.stat().st_size:,} bytes)")
+            say("dry run: would create this job (nothing was sent):")
+            print_json(submission.payload)
+        return
+    api = connect()
+    result: FollowResult | None = None
+    try:
+        flow.upload_files(submission, api, record, say)
+        flow.render_payload(submission, registry(), {f.role: f.file_id or "" for f in submission.files})
+        flow.create_job(submission, api, record, new_job, dict(os.environ), say)
+        job = submission.job or {}
+        if submission.reused_job:
+            say(
+                f"this payload was submitted before as job {job.get('id')} ({job.get('status')}); not creating "
+                "another (--new-job to create one anyway)"
+            )
+        else:
+            say(f"created job {job.get('id')} ({job.get('status')})")
+        estimate = cost_line(job)
+        if estimate:
+            say(estimate)
+        result = follow(api, job["id"], interval) if wait else None
+        if result is not None:
+            submission.job = result.job
+    except flow.SubmitError as error:
+        fail(str(error), error.code)
+    finally:
+        api.close()
+    if as_json:
+        print_json(submission.as_json())
+    else:
+        click.echo(job.get("id"))
+    if result is not None:
+        finish(result)
+
+
+def follow(api: PlatformAPI, job_id: str, interval: float) -> FollowResult:
+    """Follow a job with `follow_job`: a spinner on a terminal, plain lines otherwise."""
+    if not sys.stderr.isatty():
+        return follow_job(lambda: api.get_job(job_id), say, interval)
+    from rich.console import Console
+
+    console = Console(stderr=True)
+    with console.status(f"{job_id}: waiting") as status:
+        return follow_job(
+            lambda: api.get_job(job_id),
+            lambda line: console.print(line, markup=False),
+            interval,
+            show=lambda line: status.update(line),
+        )
+
+
+def finish(result: FollowResult) -> None:
+    """What following ended with, and the exit code: 0 done (or waiting for start), 1 failed, 130 Ctrl-C."""
+    job_id = result.job.get("id")
+    if result.interrupted:
+        say(
+            f"stopped following; job {job_id} goes on (mft-recipes platform status {job_id}; "
+            f"mft-recipes platform cancel {job_id} to stop it)"
+        )
+    elif result.waiting_for_start:
+        say(f"job {job_id} is validated and waits: mft-recipes platform start {job_id}")
+    elif result.job.get("status") == "SUCCESS":
+        say(f"job {job_id} succeeded: model {result.job.get('fine_tuned_model')}")
+    else:
+        say(f"job {job_id} ended {result.job.get('status')}")
+    if result.exit_code:
+        sys.exit(result.exit_code)
+
+
+@platform.command()
+@click.argument("job_id", metavar="JOB")
+@click.option(
+    "--wait", is_flag=True, help="Follow the job until it ends (Ctrl-C stops following, not the job)."
+)
+@click.option(
+    "--interval",
+    type=click.FloatRange(min=0),
+    default=10,
+    show_default=True,
+    metavar="SECONDS",
+    help="Polling interval for --wait.",
+)
+@json_option
+@connection_options
+def status(
+    job_id: str,
+    wait: bool,
+    interval: float,
+    as_json: bool,
+    connect: Callable[[], PlatformAPI],
+    server_url: str | None,
+) -> None:
+    """Show a job: status, model, cost estimate, checkpoints (step, train and validation loss)."""
+    api = connect()
+    try:
+        result = follow(api, job_id, interval) if wait else FollowResult(api.get_job(job_id))
+    finally:
+        api.close()
+    if as_json:
+        print_json(result.job)
+    else:
+        show_job(result.job)
+    if wait:
+        finish(result)
+
+
+def show_job(job: dict[str, Any]) -> None:
+    click.echo(f"job {job.get('id')}: {job.get('status')}")
+    rows = [
+        ("type", job.get("job_type")),
+        ("model", job.get("model")),
+        ("fine-tuned model", job.get("fine_tuned_model")),
+        ("suffix", job.get("suffix")),
+        ("training files", ", ".join(job.get("training_files") or [])),
+        ("validation files", ", ".join(job.get("validation_files") or [])),
+        ("hyperparameters", ", ".join(f"{k}={v}" for k, v in (job.get("hyperparameters") or {}).items())),
+        ("estimate", cost_line(job)),
+        ("trained tokens", job.get("trained_tokens")),
+    ]
+    for label, value in rows:
+        if value not in (None, ""):
+            click.echo(f"  {label}: {value}")
+    for checkpoint in job.get("checkpoints") or []:
+        click.echo(f"  {checkpoint_line(checkpoint)}")
+
+
+@platform.command("list")
+@click.option(
+    "--status",
+    "status_filter",
+    type=click.Choice(STATUSES, case_sensitive=False),
+    help="Only jobs in this status.",
+)
+@json_option
+@connection_options
+def list_jobs(
+    status_filter: str | None, as_json: bool, connect: Callable[[], PlatformAPI], server_url: str | None
+) -> None:
+    """List fine-tuning jobs: id, status, type, model, suffix, fine-tuned model."""
+    api = connect()
+    try:
+        jobs = api.list_jobs(status=status_filter.upper() if status_filter else None)
+    finally:
+        api.close()
+    if as_json:
+        print_json(jobs)
+        return
+    columns = ("id", "status", "job_type", "model", "suffix", "fine_tuned_model")
+    print_table(columns, [[job.get(column) for column in columns] for job in jobs])
+
+
+def print_table(columns: tuple[str, ...], rows: list[list[Any]]) -> None:
+    from rich.table import Table
+
+    from mft_recipes.cli import rich_console
+
+    table = Table(box=None, pad_edge=False)
+    for column in columns:
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(*("" if value is None else str(value) for value in row))
+    rich_console().print(table)
+
+
+def job_action(name: str, method: str, past: str) -> click.Command:
+    """`start` and `cancel`: one call on one job, then its new status."""
+
+    @click.argument("job_id", metavar="JOB")
+    @json_option
+    @connection_options
+    def action(
+        job_id: str, as_json: bool, connect: Callable[[], PlatformAPI], server_url: str | None
+    ) -> None:
+        api = connect()
+        try:
+            job = getattr(api, method)(job_id)
+        finally:
+            api.close()
+        if as_json:
+            print_json(job)
+        else:
+            click.echo(f"job {job.get('id')}: {past} ({job.get('status')})")
+
+    action.__doc__ = {
+        "start": "Start a validated job (one created with auto_start=false), once its cost estimate suits you.",
+        "cancel": "Cancel a job (La Plateforme bills the steps already run).",
+    }[name]
+    return platform.command(name)(action)
+
+
+job_action("start", "start_job", "start requested")
+job_action("cancel", "cancel_job", "cancellation requested")
+
+
+@platform.group()
+def models() -> None:
+    """Fine-tuned models: list, archive, unarchive, rename."""
+
+
+@models.command("list")
+@json_option
+@connection_options
+def list_models(as_json: bool, connect: Callable[[], PlatformAPI], server_url: str | None) -> None:
+    """List your fine-tuned models: id, name, base model, job, archived."""
+    api = connect()
+    try:
+        found = api.list_models()
+    finally:
+        api.close()
+    if as_json:
+        print_json(found)
+        return
+    columns = ("id", "name", "root", "job", "archived")
+    print_table(columns, [[model.get(column) for column in columns] for model in found])
+
+
+def model_action(name: str, method: str, past: str) -> None:
+    @click.argument("model_id", metavar="MODEL")
+    @json_option
+    @connection_options
+    def action(
+        model_id: str, as_json: bool, connect: Callable[[], PlatformAPI], server_url: str | None
+    ) -> None:
+        api = connect()
+        try:
+            answer = getattr(api, method)(model_id)
+        finally:
+            api.close()
+        if as_json:
+            print_json(answer)
+        else:
+            click.echo(f"{answer.get('id')}: {past}")
+
+    action.__doc__ = f"{name.capitalize()} a fine-tuned model."
+    models.command(name)(action)
+
+
+model_action("archive", "archive_model", "archived")
+model_action("unarchive", "unarchive_model", "unarchived")
+
+
+@models.command()
+@click.argument("model_id", metavar="MODEL")
+@click.argument("name")
+@click.option("--description", help="A new description as well.")
+@json_option
+@connection_options
+def rename(
+    model_id: str,
+    name: str,
+    description: str | None,
+    as_json: bool,
+    connect: Callable[[], PlatformAPI],
+    server_url: str | None,
+) -> None:
+    """Rename a fine-tuned model (and optionally describe it)."""
+    api = connect()
+    try:
+        answer = api.update_model(model_id, name, description)
+    finally:
+        api.close()
+    if as_json:
+        print_json(answer)
+    else:
+        click.echo(f"{answer.get('id')}: renamed {answer.get('name')!r}")

@@ -1,0 +1,239 @@
+"""`platform submit`: check the data, upload it once, render the recipe with the file ids, create the job once.
+
+Order matters for money and for retries: everything that can fail without the server (overrides, the
+rendered payload, data, file sizes, the W&B key) is checked before the first upload; uploads and the
+job are recorded in the manifest as soon as they exist, so a submit that dies half-way and is run
+again reuses them.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mft_recipes.recipes import Recipe
+from mft_recipes_platform.api import PlatformAPI
+from mft_recipes_platform.manifest import Manifest, file_sha256, payload_sha256
+from mft_recipes_platform.payload import WANDB_KEY_VARIABLE, with_wandb_key
+from mft_recipes_platform.retries import PlatformError
+
+TARGET = "la-plateforme"
+# La Plateforme's documented limits (FACTS 6).
+MAX_TRAINING_BYTES = 512 * 1024 * 1024
+MAX_VALIDATION_BYTES = 1024 * 1024
+FILE_PARAMETERS = {"train": "training_file", "validation": "validation_file"}
+PLACEHOLDER_ID = "file-to-be-uploaded"
+
+
+class SubmitError(Exception):
+    """Refused before anything was spent; the message says what to fix. `code` is the exit code."""
+
+    def __init__(self, message: str, code: int = 1) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+@dataclass
+class DataFile:
+    role: str  # "train" or "validation"
+    path: Path
+    sha256: str = ""
+    file_id: str | None = None
+    reused: bool = False
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "role": self.role,
+            "path": str(self.path),
+            "bytes": self.path.stat().st_size,
+            "sha256": self.sha256,
+            "file_id": self.file_id,
+            "reused": self.reused,
+        }
+
+
+@dataclass
+class Submission:
+    recipe: Recipe
+    overrides: dict[str, Any]
+    files: list[DataFile]
+    dry_run: bool = False
+    payload: dict[str, Any] = field(default_factory=dict)
+    job: dict[str, Any] | None = None
+    reused_job: bool = False
+    warnings: list[str] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "recipe": self.recipe.name,
+            "dry_run": self.dry_run,
+            "files": [data_file.as_json() for data_file in self.files],
+            "payload": self.payload,
+            "job": self.job,
+            "reused_job": self.reused_job,
+            "warnings": self.warnings,
+        }
+
+
+def prepare(
+    recipe: Recipe,
+    overrides: dict[str, Any],
+    train: Path,
+    validation: Path | None,
+    registry: Any,
+    environ: dict[str, str],
+) -> Submission:
+    """Everything that needs no server: recipe and overrides, a trial render, sizes, data, W&B key."""
+    if recipe.target != TARGET:
+        raise SubmitError(
+            f"recipe {recipe.name!r} renders for {recipe.target}, not La Plateforme; "
+            f"pick a recipe whose target is {TARGET} (`mft-recipes list`)",
+            code=2,
+        )
+    files = [DataFile("train", train)] + ([DataFile("validation", validation)] if validation else [])
+    for data_file in files:
+        parameter = FILE_PARAMETERS[data_file.role]
+        if parameter not in recipe.parameters:
+            raise SubmitError(
+                f"recipe {recipe.name!r} has no {parameter} parameter, so it cannot take --{data_file.role}",
+                code=2,
+            )
+        if parameter in overrides:
+            raise SubmitError(f"{parameter}= is filled in by submit from --{data_file.role}; drop it", code=2)
+    submission = Submission(recipe, overrides, files)
+    render_payload(submission, registry, {f.role: PLACEHOLDER_ID + f"-{f.role}" for f in files})
+    check_sizes(files)
+    check_data(files, job_type=submission.payload.get("job_type", "completion"))
+    if submission.payload.get("integrations") and not environ.get(WANDB_KEY_VARIABLE):
+        raise SubmitError(
+            f"the recipe logs to W&B (wandb_project is set) but {WANDB_KEY_VARIABLE} is not set; "
+            "export it, or drop wandb_project"
+        )
+    for data_file in files:
+        data_file.sha256 = file_sha256(data_file.path)
+    return submission
+
+
+def render_payload(submission: Submission, registry: Any, ids: dict[str, str]) -> None:
+    """Render the recipe with these file ids into `submission.payload`; refuse an invalid payload."""
+    from mft_recipes.recipes import ParameterError
+    from mft_recipes.render import RenderError, render_recipe
+
+    overrides = dict(submission.overrides)
+    overrides.update({FILE_PARAMETERS[role]: file_id for role, file_id in ids.items()})
+    try:
+        rendered = render_recipe(submission.recipe, overrides, registry)
+    except (ParameterError, RenderError) as error:
+        raise SubmitError(str(error), code=2) from None
+    if rendered.errors:
+        raise SubmitError("the rendered payload is invalid:\n" + "\n".join(str(p) for p in rendered.errors))
+    submission.warnings = [str(problem) for problem in rendered.problems if not problem.is_error]
+    submission.payload = rendered.document
+
+
+def check_sizes(files: list[DataFile]) -> None:
+    for data_file in files:
+        limit = MAX_TRAINING_BYTES if data_file.role == "train" else MAX_VALIDATION_BYTES
+        if not data_file.path.is_file():
+            raise SubmitError(f"--{data_file.role} {data_file.path}: no such file", code=2)
+        size = data_file.path.stat().st_size
+        if size > limit:
+            raise SubmitError(
+                f"--{data_file.role} {data_file.path}: {size:,} bytes, over La Plateforme's "
+                f"limit of {limit:,} for a {data_file.role} file; split or shrink it"
+            )
+
+
+def check_data(files: list[DataFile], job_type: str) -> None:
+    """The data checker (plugin mft_recipes_data) on each file; any problem refuses the submit."""
+    from mft_recipes_data.check import check_files
+
+    for data_file in files:
+        report = check_files([data_file.path], role=data_file.role)
+        if not report.valid:
+            shown = [str(problem) for problem in report.problems[:10]]
+            more = len(report.problems) - len(shown)
+            raise SubmitError(
+                f"--{data_file.role} {data_file.path} is not valid training data for La Plateforme:\n"
+                + "\n".join(shown)
+                + (f"\n... and {more} more (mft-recipes data check {data_file.path})" if more > 0 else "")
+            )
+
+
+def upload_files(
+    submission: Submission, api: PlatformAPI, manifest: Manifest, say: Callable[[str], None]
+) -> None:
+    """Upload each file unless the manifest knows an upload of the same bytes that still exists."""
+    for data_file in submission.files:
+        known = manifest.upload(api.server_url, data_file.sha256)
+        if known and api.file_exists(known["file_id"]):
+            data_file.file_id, data_file.reused = known["file_id"], True
+            say(f"{data_file.path}: already uploaded as {data_file.file_id}")
+            continue
+        say(f"uploading {data_file.path} ({data_file.path.stat().st_size:,} bytes)")
+        uploaded = api.upload(data_file.path)
+        data_file.file_id = uploaded["id"]
+        manifest.record_upload(api.server_url, data_file.sha256, data_file.path, data_file.file_id)
+
+
+def create_job(
+    submission: Submission,
+    api: PlatformAPI,
+    manifest: Manifest,
+    new_job: bool,
+    environ: dict[str, str],
+    say: Callable[[str], None],
+) -> None:
+    """Create the job, unless the manifest has one for this exact payload (and --new-job is not given)."""
+    payload_hash = payload_sha256(submission.payload)
+    known = manifest.job(api.server_url, payload_hash)
+    if known and not new_job:
+        try:
+            submission.job = api.get_job(known["job_id"])
+            submission.reused_job = True
+            return
+        except PlatformError as error:
+            if error.status != 404:
+                raise
+    excluded = {known["job_id"]} if known else set()
+    started = time.time()
+
+    def find_created() -> dict[str, Any] | None:
+        """A job this submit created although its answer was lost (a dropped connection, a 5xx)."""
+        from datetime import datetime, timezone
+
+        since = datetime.fromtimestamp(started - 60, tz=timezone.utc)
+        for job in api.list_jobs(created_after=since, model=submission.payload["model"], created_by_me=True):
+            if job.get("id") not in excluded and _same_job(job, submission.payload):
+                say(f"an earlier try created job {job['id']}; not creating another")
+                return job
+        return None
+
+    try:
+        sent = with_wandb_key(submission.payload, environ)
+    except KeyError as missing:
+        raise SubmitError(f"{missing.args[0]} is not set but the payload has a W&B integration") from None
+    api.redact.add(environ.get(WANDB_KEY_VARIABLE))
+    job = api.create_job(sent, find_created)
+    if "id" not in job:
+        raise PlatformError(
+            "create the job: the server answered without a job id (job metadata only); "
+            "is --server-url a La Plateforme fine-tuning endpoint?"
+        )
+    manifest.record_job(api.server_url, payload_hash, job["id"], submission.recipe.name)
+    submission.job = job
+
+
+def _same_job(job: dict[str, Any], payload: dict[str, Any]) -> bool:
+    """Whether a listed job is the one this payload asks for (same model, files, suffix, type)."""
+    wanted_files = sorted(entry["file_id"] for entry in payload["training_files"])
+    return (
+        job.get("model") == payload["model"]
+        and sorted(job.get("training_files") or []) == wanted_files
+        and sorted(job.get("validation_files") or []) == sorted(payload.get("validation_files") or [])
+        and job.get("suffix") == payload.get("suffix")
+        and job.get("job_type", "completion") == payload.get("job_type", "completion")
+    )
