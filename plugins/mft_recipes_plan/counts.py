@@ -158,19 +158,12 @@ def count_parameters(architecture: Architecture, document: dict[str, Any]) -> Pa
     if not adapter_kind:
         trained = _unfrozen(tensors, document.get("unfrozen_parameters"))
         trainable_groups = _by_group((f"full {tensor.group}", tensor.numel) for tensor in trained)
-        notes = () if trained != tensors else ("full fine-tune: every parameter trains",)
         return ParameterCount(
-            "full",
-            total,
-            sum(t.numel for t in trained),
-            groups,
-            trainable_groups,
-            trained_base=trained,
-            notes=notes,
+            "full", total, sum(t.numel for t in trained), groups, trainable_groups, trained_base=trained
         )
     if adapter_kind not in ("lora", "qlora"):
         raise CountError(f"adapter: {adapter_kind!r} is not modelled (expected lora, qlora or none)")
-    notes = []
+    notes: list[str] = []
     if document.get("unfrozen_parameters"):
         notes.append("unfrozen_parameters with an adapter is not counted (only with a full fine-tune)")
     for key in ("lora_rank_pattern", "peft_layers_to_transform", "peft_use_dora", "lora_exclude_modules"):
