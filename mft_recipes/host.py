@@ -160,7 +160,8 @@ def _each_plugin(
     prepare: Callable[[Any, str], Any] | None = None,
 ) -> None:
     hook = getattr(registry.plugin_manager.hook, hook_name)
-    for implementation in reversed(hook.get_hookimpls()):  # pluggy lists the last registered first
+    # get_hookimpls() is in registration order (built-ins first); calling the hook would go last-first.
+    for implementation in hook.get_hookimpls():
         plugin_name = implementation.plugin_name
         info = registry.plugins.setdefault(plugin_name, PluginInfo(plugin_name, plugin_name))
 
@@ -190,7 +191,7 @@ def _each_plugin(
 
 def add_plugin_commands(registry: Registry, cli: Any) -> None:
     """Let each plugin add its CLI commands; one that fails is reported, not fatal."""
-    for implementation in reversed(registry.plugin_manager.hook.register_commands.get_hookimpls()):
+    for implementation in registry.plugin_manager.hook.register_commands.get_hookimpls():
         info = registry.plugins.setdefault(
             implementation.plugin_name, PluginInfo(implementation.plugin_name, "")
         )
