@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from mft_recipes.hookspecs import hookimpl
+from mft_recipes.problems import Problem
 from mft_recipes.host import build_registry
 from mft_recipes.render import Target, render_recipe
 from mft_recipes.validation import Validator, validate_document
@@ -113,9 +114,13 @@ def test_a_name_already_taken_keeps_the_first_owner(tmp_path: Path) -> None:
 
 def test_a_crashing_validator_is_a_problem_of_its_own_and_the_others_still_run() -> None:
     class Crashing:
+        @staticmethod
+        def check(document: Any, context: Any) -> list[Problem]:
+            return [Problem("unreachable", ())] if 1 / 0 else []
+
         @hookimpl
         def register_validators(self, register: Any) -> None:
-            register(Validator("crasher", ("axolotl",), lambda document, context: 1 / 0))
+            register(Validator("crasher", ("axolotl",), self.check))
 
     registry = build_registry(extra_plugins=[("crashing", Crashing())])
     recipe = registry.recipes["mistral-7b-qlora"]
