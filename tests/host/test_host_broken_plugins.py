@@ -11,8 +11,8 @@ import pytest
 import yaml
 
 from mft_recipes.hookspecs import hookimpl
-from mft_recipes.problems import Problem
 from mft_recipes.host import build_registry
+from mft_recipes.problems import Problem
 from mft_recipes.render import Target, render_recipe
 from mft_recipes.validation import Validator, validate_document
 
