@@ -1,0 +1,564 @@
+"""Checking training files: every rule, exact token counts, duplicates, size limits, a clean copy.
+
+Files are read in chunks of whole lines and each chunk is checked on its own (in worker processes when
+the files are big enough to pay for them), so memory stays bounded whatever the file size: what grows
+with the data is one token count and one 8-byte digest per valid example, plus at most `max_problems`
+problems kept in detail per file (the others are only counted). Results come back in file order, so
+line numbers, "duplicate of line N" and the clean copy are the same with one process or many.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from array import array
+from collections import Counter, deque
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from hashlib import blake2b
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
+
+from mft_recipes.problems import Problem
+from mft_recipes_data.rules import CODES, Finding, check_chat, check_classifier, classifier_text, label_values
+from mft_recipes_data.tokens import ChatTokenCounter, TokenizerChoice, TokenizerRefused, choose_tokenizer
+from mft_recipes_data.training import EpochEstimate, TrainingSettings, estimate_epoch, recipe_settings
+
+if TYPE_CHECKING:
+    from mft_recipes.host import Registry
+
+FORMATS = ("chat", "classifier")
+ROLES = ("train", "validation")
+# La Plateforme's limits per uploaded file, in bytes (decimal megabytes: the stricter reading).
+SIZE_LIMITS = {"train": 512_000_000, "validation": 1_000_000}
+CHUNK_BYTES = 1 << 20
+MAX_PROBLEMS = 1000
+# Findings a worker sends back in full per chunk; the rest of a chunk's findings are only counted.
+MAX_CHUNK_FINDINGS = 200
+
+Progress = Callable[[int, int], None]
+
+
+class CheckError(ValueError):
+    """A check that cannot run: an unknown model, recipe, format or role, or a clean copy over an input."""
+
+
+@dataclass
+class FileReport:
+    """What the check found in one file."""
+
+    file: str
+    role: str
+    size_bytes: int
+    examples: int = 0
+    valid_examples: int = 0
+    invalid_examples: int = 0
+    blank_lines: int = 0
+    duplicates: int = 0
+    token_counts: array = field(default_factory=lambda: array("q"))
+    problems: list[Problem] = field(default_factory=list)
+    problem_counts: Counter = field(default_factory=Counter)
+    labels: dict[str, Counter] = field(default_factory=dict)
+
+    @property
+    def valid(self) -> bool:
+        return not any(CODES[code][0] == "error" for code in self.problem_counts)
+
+    @property
+    def total_tokens(self) -> int:
+        return sum(self.token_counts)
+
+    @property
+    def problems_omitted(self) -> int:
+        return sum(self.problem_counts.values()) - len(self.problems)
+
+    def add(self, problem: Problem, limit: int) -> None:
+        self.problem_counts[problem.code] += 1
+        if len(self.problems) < limit:
+            self.problems.append(problem)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "file": self.file,
+            "role": self.role,
+            "valid": self.valid,
+            "size_bytes": self.size_bytes,
+            "examples": self.examples,
+            "valid_examples": self.valid_examples,
+            "invalid_examples": self.invalid_examples,
+            "blank_lines": self.blank_lines,
+            "duplicates": self.duplicates,
+            "tokens": token_stats(self.token_counts),
+            "labels": {target: dict(counts.most_common()) for target, counts in self.labels.items()},
+            "problem_counts": dict(sorted(self.problem_counts.items())),
+            "problems": [problem.as_json() for problem in self.problems],
+            "problems_omitted": self.problems_omitted,
+        }
+
+
+@dataclass
+class CleanResult:
+    """The clean copy `--write-clean` wrote: how many examples, and why the others were left out."""
+
+    output: str
+    written: int = 0
+    left_out: Counter = field(default_factory=Counter)
+
+    def as_json(self) -> dict[str, Any]:
+        return {"output": self.output, "written": self.written, "left_out": dict(self.left_out.most_common())}
+
+
+@dataclass
+class CheckReport:
+    """The outcome of checking one or more files with one tokenizer (and, optionally, a recipe)."""
+
+    format: str
+    tokenizer: TokenizerChoice
+    files: list[FileReport]
+    training: TrainingSettings | None = None
+    clean: CleanResult | None = None
+
+    @property
+    def valid(self) -> bool:
+        return all(report.valid for report in self.files)
+
+    @property
+    def examples(self) -> int:
+        return sum(report.examples for report in self.files)
+
+    @property
+    def valid_examples(self) -> int:
+        return sum(report.valid_examples for report in self.files)
+
+    @property
+    def total_tokens(self) -> int:
+        """Tokens of every valid example, as the model sees them."""
+        return sum(report.total_tokens for report in self.files)
+
+    @property
+    def problems(self) -> list[Problem]:
+        return [problem for report in self.files for problem in report.problems]
+
+    def token_counts(self, role: str | None = None) -> list[int]:
+        return [
+            count for report in self.files if role in (None, report.role) for count in report.token_counts
+        ]
+
+    @property
+    def epoch(self) -> EpochEstimate | None:
+        """How the training files meet the recipe (None without --recipe)."""
+        if self.training is None:
+            return None
+        return estimate_epoch(self.training, self.token_counts("train"))
+
+    def as_json(self) -> dict[str, Any]:
+        """The shape schemas/data-check.schema.json documents."""
+        epoch = self.epoch
+        return {
+            "valid": self.valid,
+            "format": self.format,
+            "tokenizer": {
+                "version": self.tokenizer.version,
+                "model": self.tokenizer.model,
+                "exact": self.tokenizer.exact,
+                "description": self.tokenizer.describe(),
+            },
+            "examples": self.examples,
+            "valid_examples": self.valid_examples,
+            "invalid_examples": sum(report.invalid_examples for report in self.files),
+            "duplicates": sum(report.duplicates for report in self.files),
+            "tokens": token_stats(self.token_counts()),
+            "recipe": None
+            if self.training is None or epoch is None
+            else {**self.training.as_json(), **epoch.as_json()},
+            "files": [report.as_json() for report in self.files],
+            "clean": None if self.clean is None else self.clean.as_json(),
+        }
+
+
+def token_stats(counts: Any) -> dict[str, int | None]:
+    """Total, min, median, 95th percentile (nearest rank) and max of per-example token counts."""
+    ordered = sorted(counts)
+    if not ordered:
+        return {"total": 0, "min": None, "median": None, "p95": None, "max": None}
+    middle = len(ordered) // 2
+    median = ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) // 2
+    return {
+        "total": sum(ordered),
+        "min": ordered[0],
+        "median": median,
+        "p95": ordered[max(-(-95 * len(ordered) // 100) - 1, 0)],
+        "max": ordered[-1],
+    }
+
+
+def check_files(
+    paths: Sequence[str | Path],
+    *,
+    model: str | None = None,
+    recipe: str | None = None,
+    overrides: dict[str, Any] | None = None,
+    fmt: str | None = None,
+    role: str = "train",
+    roles: dict[str, str] | None = None,
+    platform: bool | None = None,
+    write_clean: str | Path | None = None,
+    jobs: int | None = None,
+    chunk_bytes: int = CHUNK_BYTES,
+    progress: Progress | None = None,
+    max_problems: int = MAX_PROBLEMS,
+    registry: Registry | None = None,
+) -> CheckReport:
+    """Check JSONL training files and count their tokens exactly.
+
+    `model` (an architecture, hub id, local model folder, La Plateforme model or tokenizer version) or
+    `recipe` (a recipe name, rendered with `overrides`) chooses the tokenizer; a recipe also gives the
+    sequence length and batch settings. `fmt` is "chat" or "classifier" (default: the recipe's job type,
+    else chat). `role` ("train" or "validation") is every file's role unless `roles` maps a path to its
+    own; it selects La Plateforme's size limit, which is an error when `platform` is true (the default
+    for La Plateforme recipes) and a warning otherwise. `write_clean` writes the valid examples, without
+    duplicates, to a new file (one input only). `jobs` worker processes (default: the usable CPUs) check
+    chunks of about `chunk_bytes` in parallel; `progress(bytes_done, bytes_total)` is called as they finish.
+    """
+    if registry is None and (
+        recipe is not None or (model is not None and model not in ("v1", "v3", "tekken"))
+    ):
+        from mft_recipes.host import get_registry
+
+        registry = get_registry()
+    files = [str(path) for path in paths]
+    if not files:
+        raise CheckError("no files to check")
+    for path in files:
+        if not Path(path).is_file():
+            raise CheckError(f"{path}: no such file")
+    training = None
+    if recipe is not None:
+        assert registry is not None
+        try:
+            training, recipe_model = recipe_settings(recipe, overrides or {}, files[0], registry)
+        except ValueError as error:
+            raise CheckError(str(error)) from error
+        model = model or recipe_model
+        fmt = fmt or ("classifier" if training.job_type == "classifier" else "chat")
+        platform = training.platform if platform is None else platform
+    fmt = fmt or "chat"
+    if fmt not in FORMATS:
+        raise CheckError(f"unknown format {fmt!r}; formats: {', '.join(FORMATS)}")
+    try:
+        choice = choose_tokenizer(model, registry)
+    except ValueError as error:
+        raise CheckError(str(error)) from error
+    file_roles = {path: (roles or {}).get(path, role) for path in files}
+    for path, file_role in file_roles.items():
+        if file_role not in ROLES:
+            raise CheckError(f"{path}: unknown role {file_role!r}; roles: {', '.join(ROLES)}")
+    clean = None
+    if write_clean is not None:
+        if len(files) != 1:
+            raise CheckError("--write-clean takes exactly one input file")
+        if Path(write_clean).resolve() == Path(files[0]).resolve():
+            raise CheckError(f"{write_clean}: the clean copy must not overwrite the input")
+        clean = CleanResult(str(write_clean))
+
+    checker = _Aggregator(training, bool(platform), max_problems, clean)
+    reports = [FileReport(path, file_roles[path], os.path.getsize(path)) for path in files]
+    total_bytes = sum(report.size_bytes for report in reports)
+    workers = jobs if jobs is not None else _usable_cpus()
+    if total_bytes < 4 * chunk_bytes:
+        workers = 1  # starting processes costs more than it saves on a small file
+    done = 0
+    for report in reports:
+        checker.start(report)
+    chunks = (
+        chunk
+        for index, path in enumerate(files)
+        for chunk in _read_chunks(path, index, fmt, choice.version, chunk_bytes)
+    )
+    with _clean_writer(clean) as clean_file:
+        for chunk, result in _run(chunks, workers):
+            checker.add(reports[chunk.source], result, chunk, clean_file)
+            done += len(chunk.data)
+            if progress is not None:
+                progress(done, total_bytes)
+    return CheckReport(fmt, choice, reports, training, clean)
+
+
+def _usable_cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+# --- reading ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """Whole lines of file number `source`, starting at line `first_line` (1-based), and how to check them."""
+
+    source: int
+    first_line: int
+    data: bytes
+    fmt: str
+    tokenizer: str
+
+
+def _read_chunks(
+    path: str, source: int, fmt: str, tokenizer: str, size: int = CHUNK_BYTES
+) -> Iterator[Chunk]:
+    """The file as chunks of about `size` bytes, each ending at a line break (a longer line is one chunk)."""
+    line = 1
+    with open(path, "rb") as file:
+        carry = b""
+        while True:
+            block = file.read(size)
+            if not block:
+                break
+            data = carry + block
+            end = data.rfind(b"\n")
+            if end < 0:
+                carry = data
+                continue
+            carry = data[end + 1 :]
+            yield Chunk(source, line, data[: end + 1], fmt, tokenizer)
+            line += data.count(b"\n", 0, end + 1)
+        if carry:
+            yield Chunk(source, line, carry, fmt, tokenizer)
+
+
+# --- checking a chunk (in a worker) ------------------------------------------------------------------
+
+
+@dataclass
+class ChunkResult:
+    """What one chunk holds. `valid` has (line, tokens, digest) per valid example; `invalid` has (line,
+    first error code) per invalid one; `findings` the first MAX_CHUNK_FINDINGS findings in full."""
+
+    valid: list[tuple[int, int, int]] = field(default_factory=list)
+    invalid: list[tuple[int, str]] = field(default_factory=list)
+    blank: list[int] = field(default_factory=list)
+    findings: list[tuple[int, Finding]] = field(default_factory=list)
+    counts: Counter = field(default_factory=Counter)
+    labels: dict[str, Counter] = field(default_factory=dict)
+
+    def note(self, line: int, finding: Finding) -> None:
+        self.counts[finding.code] += 1
+        if len(self.findings) < MAX_CHUNK_FINDINGS:
+            self.findings.append((line, finding))
+
+
+_counters: dict[str, ChatTokenCounter] = {}
+
+
+def check_chunk(chunk: Chunk) -> ChunkResult:
+    """Check every line of a chunk: parse, apply the rules, count the tokens of the valid examples."""
+    counter = _counters.get(chunk.tokenizer)
+    if counter is None:
+        counter = _counters[chunk.tokenizer] = ChatTokenCounter(chunk.tokenizer)
+    classifier = chunk.fmt == "classifier"
+    result = ChunkResult()
+    lines = chunk.data.split(b"\n")
+    if chunk.data.endswith(b"\n"):
+        lines.pop()
+    for offset, raw in enumerate(lines):
+        number = chunk.first_line + offset
+        if not raw.strip():
+            result.blank.append(number)
+            result.note(number, Finding("W_BLANK_LINE", (), "a blank line; trainers skip or refuse it"))
+            continue
+        example, findings = _parse(raw)
+        if example is not None:
+            findings = check_classifier(example) if classifier else check_chat(example)
+        for finding in findings:
+            result.note(number, finding)
+        error = next((finding.code for finding in findings if finding.severity == "error"), None)
+        if error is None:
+            try:
+                tokens = (
+                    counter.count_text(classifier_text(example))
+                    if classifier
+                    else counter.count_chat(example)
+                )
+            except TokenizerRefused as refused:
+                error = "E_TOKENIZER"
+                result.note(number, Finding(error, (), str(refused)))
+        if error is not None:
+            result.invalid.append((number, error))
+            continue
+        result.valid.append((number, tokens, _digest(example, raw)))
+        if classifier:
+            for target, values in label_values(example).items():
+                result.labels.setdefault(target, Counter()).update(values)
+    return result
+
+
+def _parse(raw: bytes) -> tuple[Any, list[Finding]]:
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        return None, [
+            Finding("E_ENCODING", (), f"not UTF-8 text (byte {error.start}); save the file as UTF-8")
+        ]
+    try:
+        return json.loads(text), []
+    except RecursionError:
+        return None, [Finding("E_JSON", (), "invalid JSON: nested too deeply to read")]
+    except ValueError as error:
+        reason = getattr(error, "msg", str(error))
+        column = getattr(error, "colno", None)
+        where = f" at column {column}" if column is not None else ""
+        return None, [Finding("E_JSON", (), f"invalid JSON{where}: {reason}")]
+
+
+def _digest(example: Any, raw: bytes) -> int:
+    """8 bytes that are equal for equal examples, whatever their key order or spacing."""
+    try:
+        canonical = json.dumps(example, sort_keys=True, ensure_ascii=False).encode("utf-8", "surrogatepass")
+    except (RecursionError, ValueError):
+        canonical = raw.strip()
+    return int.from_bytes(blake2b(canonical, digest_size=8).digest(), "little")
+
+
+# --- running chunks, in order, in this process or in workers -----------------------------------------
+
+
+def _run(chunks: Iterator[Chunk], workers: int) -> Iterator[tuple[Chunk, ChunkResult]]:
+    """Each chunk with its result, in order. With several workers at most 2 × workers chunks are in
+    flight, so reading never runs ahead of checking."""
+    if workers <= 1:
+        for chunk in chunks:
+            yield chunk, check_chunk(chunk)
+        return
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    # spawn: workers import only what checking needs, and no thread of this process (a progress bar)
+    # is forked into them.
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        pending: deque = deque()
+        for chunk in chunks:
+            pending.append((chunk, pool.submit(check_chunk, chunk)))
+            if len(pending) >= 2 * workers:
+                done, future = pending.popleft()
+                yield done, future.result()
+        while pending:
+            done, future = pending.popleft()
+            yield done, future.result()
+
+
+# --- putting results together (in this process) -------------------------------------------------------
+
+
+class _Aggregator:
+    """Turns chunk results into file reports: problems with file and line, duplicates across all files,
+    sequence-length warnings, size limits, and the clean copy."""
+
+    def __init__(
+        self, training: TrainingSettings | None, platform: bool, limit: int, clean: CleanResult | None
+    ) -> None:
+        self.training = training
+        self.clean = clean
+        self.platform = platform
+        self.limit = limit
+        self.seen: dict[int, tuple[str, int]] = {}
+
+    def start(self, report: FileReport) -> None:
+        size_limit = SIZE_LIMITS[report.role]
+        if report.size_bytes > size_limit:
+            code = "E_FILE_TOO_LARGE" if self.platform else "W_FILE_TOO_LARGE"
+            report.add(
+                Problem(
+                    f"{report.size_bytes:,} bytes is over La Plateforme's {size_limit:,}-byte limit for a "
+                    f"{report.role} file"
+                    + (
+                        ": split it (mft-recipes data split --platform)"
+                        if report.role == "validation"
+                        else ""
+                    ),
+                    code=code,
+                    severity=CODES[code][0],
+                    source="data",
+                    file=report.file,
+                ),
+                self.limit,
+            )
+
+    def add(
+        self, report: FileReport, result: ChunkResult, chunk: Chunk, clean_file: IO[bytes] | None
+    ) -> None:
+        found = [
+            self._problem(report, line, finding.code, finding.message, finding.path)
+            for line, finding in result.findings
+        ]
+        report.problem_counts.update(result.counts)
+        for target, counts in result.labels.items():
+            report.labels.setdefault(target, Counter()).update(counts)
+        report.blank_lines += len(result.blank)
+        report.examples += len(result.valid) + len(result.invalid)
+        report.invalid_examples += len(result.invalid)
+        report.valid_examples += len(result.valid)
+        sequence_len = self.training.sequence_len if self.training is not None else None
+        keep = set()
+        for line, tokens, digest in result.valid:
+            report.token_counts.append(tokens)
+            first = self.seen.setdefault(digest, (report.file, line))
+            if first == (report.file, line):
+                keep.add(line)
+            else:
+                report.duplicates += 1
+                where = f"line {first[1]}" if first[0] == report.file else f"{first[0]} line {first[1]}"
+                found.append(
+                    self._problem(report, line, "W_DUPLICATE", f"the same example as {where}", count=True)
+                )
+            if sequence_len is not None and tokens > sequence_len:
+                found.append(
+                    self._problem(
+                        report, line, "W_TOO_LONG", self._too_long(tokens, sequence_len), count=True
+                    )
+                )
+        room = max(self.limit - len(report.problems), 0)
+        report.problems.extend(sorted(found, key=lambda problem: problem.line or 0)[:room])
+        if clean_file is not None and self.clean is not None:
+            self._write_clean(result, chunk, keep, clean_file, self.clean)
+
+    def _too_long(self, tokens: int, sequence_len: int) -> str:
+        fate = (
+            "truncates" if self.training and self.training.excess_length_strategy == "truncate" else "drops"
+        )
+        return f"{tokens} tokens is over the recipe's sequence_len {sequence_len} (axolotl {fate} it)"
+
+    def _problem(
+        self, report: FileReport, line: int, code: str, message: str, path: tuple = (), *, count: bool = False
+    ) -> Problem:
+        if count:
+            report.problem_counts[code] += 1
+        return Problem(
+            message, path, code=code, severity=CODES[code][0], source="data", file=report.file, line=line
+        )
+
+    @staticmethod
+    def _write_clean(
+        result: ChunkResult, chunk: Chunk, keep: set[int], clean_file: IO[bytes], clean: CleanResult
+    ) -> None:
+        clean.left_out.update(code for _, code in result.invalid)
+        for code, number in (
+            ("W_DUPLICATE", len(result.valid) - len(keep)),
+            ("W_BLANK_LINE", len(result.blank)),
+        ):
+            if number:
+                clean.left_out[code] += number
+        for offset, raw in enumerate(chunk.data.split(b"\n")):
+            if chunk.first_line + offset in keep:
+                clean_file.write(raw.rstrip(b"\r") + b"\n")
+                clean.written += 1
+
+
+def _clean_writer(clean: CleanResult | None) -> Any:
+    if clean is None:
+        return contextlib.nullcontext()
+    from mft_recipes.output import atomic_writer
+
+    return atomic_writer(clean.output, "wb")

@@ -1,0 +1,90 @@
+"""The check report for people: problems by line on stderr, a summary per file on stdout."""
+
+from __future__ import annotations
+
+import click
+
+from mft_recipes.problems import format_path
+from mft_recipes_data.check import CheckReport, FileReport, token_stats
+
+
+def print_report(report: CheckReport) -> None:
+    for file_report in report.files:
+        for problem in file_report.problems:
+            where = f"{format_path(problem.path)}: " if problem.path else ""
+            click.echo(
+                f"{problem.file}:{problem.line}: {problem.severity}: {where}{problem.message} [{problem.code}]",
+                err=True,
+            )
+        if file_report.problems_omitted:
+            click.echo(
+                f"{file_report.file}: {file_report.problems_omitted:,} more problems not listed "
+                "(--max-problems N, or --json)",
+                err=True,
+            )
+    for file_report in report.files:
+        click.echo(_file_line(file_report))
+        for target, counts in file_report.labels.items():
+            shown = ", ".join(f"{label} {count:,}" for label, count in counts.most_common(12))
+            more = f", … ({len(counts) - 12} more)" if len(counts) > 12 else ""
+            click.echo(f"  labels {target}: {len(counts)} values: {shown}{more}")
+    stats = token_stats(report.token_counts())
+    click.echo(f"tokens ({report.tokenizer.describe()}):")
+    if stats["min"] is None:
+        click.echo("  no valid examples")
+    else:
+        click.echo(
+            f"  total {stats['total']:,}; per example min {stats['min']:,}, median {stats['median']:,}, "
+            f"p95 {stats['p95']:,}, max {stats['max']:,}"
+        )
+    _print_recipe(report)
+    if report.clean is not None:
+        left = (
+            ", ".join(f"{count:,} {code}" for code, count in report.clean.left_out.most_common()) or "nothing"
+        )
+        click.echo(f"wrote {report.clean.written:,} examples to {report.clean.output}; left out: {left}")
+
+
+def _file_line(report: FileReport) -> str:
+    status = "ok" if report.valid else "INVALID"
+    parts = [_count(report.examples, "example"), f"{report.valid_examples:,} valid"]
+    if report.invalid_examples:
+        parts.append(f"{report.invalid_examples:,} invalid")
+    if report.duplicates:
+        parts.append(_count(report.duplicates, "duplicate"))
+    if report.blank_lines:
+        parts.append(_count(report.blank_lines, "blank line"))
+    codes = ", ".join(f"{code} {count:,}" for code, count in sorted(report.problem_counts.items()))
+    line = f"{report.file} ({report.role}): {status}: {', '.join(parts)}"
+    return line + (f"\n  problems: {codes}" if codes else "")
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number:,} {noun}" + ("" if number == 1 else "s")
+
+
+def _print_recipe(report: CheckReport) -> None:
+    settings, epoch = report.training, report.epoch
+    if settings is None or epoch is None:
+        return
+    click.echo(f"recipe {settings.recipe} ({settings.target}):")
+    if settings.sequence_len is None:
+        click.echo("  no sequence length set (the server's default applies)")
+        return
+    fate = "truncates" if settings.excess_length_strategy == "truncate" else "drops"
+    click.echo(
+        f"  {epoch.over_sequence_len:,} training examples over sequence_len {settings.sequence_len:,}"
+        + (f" (axolotl {fate} them)" if epoch.over_sequence_len and not settings.platform else "")
+    )
+    if epoch.tokens_per_epoch is not None:
+        held = f", after holding out val_set_size {settings.val_set_size:g}" if settings.val_set_size else ""
+        click.echo(
+            f"  per epoch: {epoch.examples_per_epoch:,} examples, {epoch.tokens_per_epoch:,} tokens{held}"
+        )
+    if epoch.steps_per_epoch is not None:
+        packing = ", packed sequences of sequence_len: a lower bound" if settings.sample_packing else ""
+        click.echo(
+            f"  steps per epoch: {epoch.steps_per_epoch:,} (micro_batch_size {settings.micro_batch_size} × "
+            f"gradient_accumulation_steps {settings.gradient_accumulation_steps} × {settings.gpus} GPU{packing})"
+            + (f"; {settings.num_epochs:g} epochs → {epoch.total_steps:,} steps" if epoch.total_steps else "")
+        )

@@ -1,0 +1,232 @@
+"""Exact token counts with Mistral's own tokenizers (mistral-common, shipped inside its package).
+
+A conversation is counted as the model sees it: mistral-common's instruct tokenizer encodes it message by
+message (control tokens, the system prompt where that tokenizer version puts it, EOS after each answer).
+`encode_chat_completion` does the same and then decodes every token back to text, which costs more than
+the encoding; counting through the same per-message encoders without that decode gives the identical
+number (tests/data/test_tokens.py proves it against `encode_chat_completion`) at encoding speed.
+
+Plain conversations (string contents, no tools, no weights) skip pydantic validation: mistral-common's
+normalizer would leave them unchanged apart from moving the system message into the system prompt, so
+their messages are built directly. Everything else goes through mistral-common's own validator and
+normalizer first.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mft_recipes.host import Registry
+
+# The tokenizer files inside the mistral-common package, by the names Architecture.tokenizer uses.
+TOKENIZER_FILES = {
+    "v1": "tokenizer.model.v1",
+    "v3": "mistral_instruct_tokenizer_240323.model.v3",
+    "tekken": "tekken_240718.json",
+}
+TOKENIZER_MODELS = {
+    "v1": "Mistral 7B v0.1, Mixtral 8x7B",
+    "v3": "Mistral 7B v0.3, Mixtral 8x22B",
+    "tekken": "Mistral Nemo",
+}
+# La Plateforme's fine-tunable models. Models newer than Nemo use later tekken versions that
+# mistral-common does not ship; Nemo's tekken is the nearest, so their counts are marked inexact.
+PLATFORM_MODELS = {
+    "open-mistral-7b": ("v3", True),
+    "open-mixtral-8x7b": ("v1", True),
+    "open-mixtral-8x22b": ("v3", True),
+    "open-mistral-nemo": ("tekken", True),
+    "mistral-small-latest": ("tekken", False),
+    "codestral-latest": ("tekken", False),
+    "mistral-large-latest": ("tekken", False),
+    "ministral-8b-latest": ("tekken", False),
+    "ministral-3b-latest": ("tekken", False),
+}
+DEFAULT_TOKENIZER = "v3"
+
+
+class UnknownModelError(ValueError):
+    """A --model that names no architecture, La Plateforme model or tokenizer version."""
+
+
+@dataclass(frozen=True)
+class TokenizerChoice:
+    """Which tokenizer counts the tokens, why, and whether the count is exact for that model."""
+
+    version: str
+    model: str | None
+    exact: bool = True
+
+    def describe(self) -> str:
+        what = f"mistral-common {self.version} tokenizer ({TOKENIZER_MODELS[self.version]})"
+        if self.model is None:
+            return f"{what}; no --model or --recipe given"
+        return f"{what} for {self.model}" + ("" if self.exact else " (approximate: a newer tokenizer)")
+
+
+def choose_tokenizer(model: str | None, registry: Registry | None = None) -> TokenizerChoice:
+    """The tokenizer for a model: a catalogue architecture or hub id, a local model folder, a La
+    Plateforme model name, or a tokenizer version (v1, v3, tekken). None gives the v3 tokenizer."""
+    if model is None:
+        return TokenizerChoice(DEFAULT_TOKENIZER, None)
+    if model in TOKENIZER_FILES:
+        return TokenizerChoice(model, model)
+    if model in PLATFORM_MODELS:
+        version, exact = PLATFORM_MODELS[model]
+        return TokenizerChoice(version, model, exact)
+    if registry is None:
+        from mft_recipes.host import get_registry
+
+        registry = get_registry()
+    architecture = registry.find_architecture(model)
+    if architecture is None or architecture.tokenizer not in TOKENIZER_FILES:
+        known = sorted(registry.architectures) + sorted(PLATFORM_MODELS) + sorted(TOKENIZER_FILES)
+        raise UnknownModelError(
+            f"unknown model {model!r}: give an architecture ({', '.join(known[: len(registry.architectures)])}), "
+            f"its hub id, a local model folder with config.json, a La Plateforme model "
+            f"({', '.join(sorted(PLATFORM_MODELS))}) or a tokenizer version (v1, v3, tekken)"
+        )
+    return TokenizerChoice(architecture.tokenizer, model)
+
+
+@cache
+def load_tokenizer(version: str) -> Any:
+    """mistral-common's MistralTokenizer `version`, in finetuning mode (a conversation may, and must,
+    end with the assistant)."""
+    import mistral_common
+    from mistral_common.protocol.instruct.validator import ValidationMode
+    from mistral_common.tokens.tokenizers.mistral import MistralTokenizer
+
+    path = Path(mistral_common.__file__).parent / "data" / TOKENIZER_FILES[version]
+    return MistralTokenizer.from_file(str(path), mode=ValidationMode.finetuning)
+
+
+class TokenizerRefused(ValueError):
+    """mistral-common cannot encode this conversation for the model (for example tool calls with v1)."""
+
+
+class ChatTokenCounter:
+    """Counts the tokens of chat examples and classifier texts with one Mistral tokenizer."""
+
+    def __init__(self, version: str) -> None:
+        from mistral_common.protocol.instruct.messages import (
+            AssistantMessage,
+            FinetuningAssistantMessage,
+            SystemMessage,
+            ToolMessage,
+            UserMessage,
+        )
+        from mistral_common.protocol.instruct.request import ChatCompletionRequest, InstructRequest
+        from mistral_common.protocol.instruct.tool_calls import Tool
+
+        self.version = version
+        self.mistral = load_tokenizer(version)
+        self.instruct = self.mistral.instruct_tokenizer
+        self.text_tokenizer = self.instruct.tokenizer
+        self._user, self._assistant, self._tool, self._system = (
+            UserMessage,
+            AssistantMessage,
+            ToolMessage,
+            SystemMessage,
+        )
+        self._finetuning_assistant = FinetuningAssistantMessage
+        self._request, self._instruct_request, self._tool_definition = (
+            ChatCompletionRequest,
+            InstructRequest,
+            Tool,
+        )
+
+    def count_text(self, text: str) -> int:
+        """Tokens of a plain text (a classifier input) with BOS, as a sequence the model reads."""
+        return 1 + len(self.text_tokenizer.encode(text, bos=False, eos=False))
+
+    def count_chat(self, example: dict[str, Any]) -> int:
+        """Tokens of a conversation as the model sees it. Raises TokenizerRefused when mistral-common
+        cannot encode it. The example must already have passed the chat rules."""
+        messages = example["messages"]
+        try:
+            if "tools" not in example and all(_is_plain(message) for message in messages):
+                return self._count_instruct(self._plain_request(messages))
+            return self._count_instruct(self._validated_request(example))
+        except Exception as error:  # mistral-common raises assertions, ValueErrors and its own exceptions
+            raise TokenizerRefused(
+                f"mistral-common's {self.version} tokenizer cannot encode it: {error}"
+            ) from error
+
+    def _plain_request(self, messages: list[dict[str, Any]]) -> Any:
+        system_prompt = None
+        built: list[Any] = []
+        for message in messages:
+            role = message["role"]
+            if role == "system":
+                system_prompt = message["content"]
+            elif role == "user":
+                built.append(self._user.model_construct(content=message["content"]))
+            else:
+                built.append(self._assistant.model_construct(content=message["content"]))
+        return self._instruct_request.model_construct(messages=built, system_prompt=system_prompt)
+
+    def _validated_request(self, example: dict[str, Any]) -> Any:
+        messages = [self._message(message) for message in example["messages"]]
+        tools = [self._tool_definition.model_validate(tool) for tool in example.get("tools") or ()] or None
+        request = self._request(messages=messages, tools=tools)
+        validated = self.mistral._chat_completion_request_validator.validate_request(request)
+        return self.mistral._instruct_request_normalizer.from_chat_completion_request(validated)
+
+    def _message(self, message: dict[str, Any]) -> Any:
+        role = message["role"]
+        if role == "assistant":
+            return self._finetuning_assistant.model_validate(
+                _fields(message, ("content", "tool_calls", "weight"))
+            )
+        if role == "tool":
+            return self._tool.model_validate(_fields(message, ("content", "tool_call_id", "name")))
+        return (self._user if role == "user" else self._system).model_validate(
+            {"content": message["content"]}
+        )
+
+    def _count_instruct(self, request: Any) -> int:
+        """mistral-common's `encode_instruct`, message by message, without decoding the tokens back."""
+        instruct = self.instruct
+        validate_tool_results = getattr(instruct, "_validate_tool_results", None)
+        if validate_tool_results is not None:
+            validate_tool_results(request)
+        instruct.validate_messages(request.messages)
+        first_user, last_user = instruct.find_first_last_user(request)
+        total = len(instruct.start())
+        for index, message in enumerate(request.messages):
+            if isinstance(message, self._user):
+                tokens, _, _ = instruct.encode_user_message(
+                    message,
+                    request.available_tools,
+                    index == last_user,
+                    index == first_user,
+                    system_prompt=request.system_prompt,
+                    force_img_first=True,
+                    settings=request.settings,
+                )
+            elif isinstance(message, self._tool):
+                tokens, _, _ = instruct.encode_tool_message(message, index < last_user)
+            elif isinstance(message, self._assistant):
+                tokens = instruct.encode_assistant_message(
+                    message, is_before_last_user_message=index < last_user
+                )
+            else:
+                tokens, _ = instruct.encode_system_message(message)
+            total += len(tokens)
+        return total
+
+
+_PLAIN_KEYS = frozenset(("role", "content"))
+
+
+def _fields(message: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
+    return {key: message[key] for key in keys if key in message}
+
+
+def _is_plain(message: dict[str, Any]) -> bool:
+    return message.keys() <= _PLAIN_KEYS and isinstance(message.get("content"), str)
