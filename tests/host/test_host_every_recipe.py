@@ -16,7 +16,8 @@ from mft_recipes.recipes import Recipe
 from mft_recipes.render import emit, render_recipe
 from mft_recipes.validation import validate_document
 
-from .conftest import checkout_recipes, sample_value
+from .conftest import checkout_recipes
+from .samples import recipe_overrides
 
 REGISTRY = get_registry()
 
@@ -28,11 +29,7 @@ def test_the_builtin_plugins_load_without_an_error() -> None:
 
 @pytest.mark.parametrize("recipe", list(REGISTRY.recipes.values()), ids=list(REGISTRY.recipes))
 def test_renders_with_required_parameters_and_validates(recipe: Recipe) -> None:
-    overrides = {
-        name: sample_value(name, parameter.schema)
-        for name, parameter in recipe.parameters.items()
-        if parameter.required
-    }
+    overrides = recipe_overrides(recipe)
     rendered = render_recipe(recipe, overrides, REGISTRY)
     assert rendered.errors == [], "\n".join(map(str, rendered.errors))
     for name, parameter in recipe.parameters.items():

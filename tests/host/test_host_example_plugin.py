@@ -6,7 +6,8 @@ import json
 
 import jsonschema
 
-from .conftest import SAMPLE_DATA, Venv, project_schema
+from .conftest import Venv, project_schema
+from .samples import SAMPLE_DATA
 
 RECIPE = "example-mistral-7b-support"
 VALIDATOR = "example-eval-without-data"

@@ -10,7 +10,8 @@ import jsonschema
 import pytest
 import yaml
 
-from .conftest import HEAVY_MODULES, REPO, Venv, checkout_recipes, project_schema, required_overrides
+from .conftest import HEAVY_MODULES, REPO, Venv, checkout_recipes, project_schema
+from .samples import required_overrides
 
 RECIPES = checkout_recipes()
 COMMANDS = ("list", "show", "render", "validate", "plugins")
