@@ -158,3 +158,164 @@ class _progress:
     def __exit__(self, *exc: object) -> None:
         if self.bar is not None:
             self.bar.stop()
+
+
+def _template(text: str) -> Any:
+    """A template from the command line, where `\\n` and `\\t` stand for a line break and a tab."""
+    from mft_recipes_data.convert import Template
+
+    return Template(text.replace("\\\\", "\0").replace("\\n", "\n").replace("\\t", "\t").replace("\0", "\\"))
+
+
+@data.command()
+@click.argument("source", metavar="INPUT", type=click.Path(exists=True, dir_okay=False))
+@click.option(
+    "-o", "--output", required=True, type=click.Path(dir_okay=False), help="The JSONL file to write."
+)
+@click.option("--to", "kind", type=click.Choice(["chat", "classifier"]), default="chat", show_default=True)
+@click.option("--user", help="Chat: the user message, with {column} fields, e.g. '{name}\\n{description}'.")
+@click.option("--assistant", help="Chat: the assistant message, with {column} fields.")
+@click.option("--system", help="Chat: a system prompt for every conversation.")
+@click.option("--text", help="Classifier: the text to classify, with {column} fields.")
+@click.option(
+    "--label",
+    "labels",
+    multiple=True,
+    metavar="TARGET=COLUMN",
+    help="Classifier: a label target and the column it comes from (COLUMN alone: same name).",
+)
+@click.option(
+    "--path-column", help="Classifier: a column like 'A > B > C', split into targets level1..levelN."
+)
+@click.option(
+    "--levels", type=click.IntRange(min=1), default=3, show_default=True, help="Levels of --path-column."
+)
+@click.option("--separator", default=">", show_default=True, help="Separator of --path-column.")
+@click.option(
+    "--input-format", type=click.Choice(["csv", "jsonl"]), help="Default: from the extension (.csv/.tsv)."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (schemas/data-convert.schema.json).")
+def convert(
+    source: str,
+    output: str,
+    kind: str,
+    user: str | None,
+    assistant: str | None,
+    system: str | None,
+    text: str | None,
+    labels: tuple[str, ...],
+    path_column: str | None,
+    levels: int,
+    separator: str,
+    input_format: str | None,
+    as_json: bool,
+) -> None:
+    """Turn CSV or JSONL rows in INPUT into chat or La Plateforme classifier JSONL.
+
+    \b
+    mft-recipes data convert faq.csv -o train.jsonl --user '{question}' --assistant '{answer}'
+    mft-recipes data convert products.csv -o train.jsonl --to classifier \\
+        --text '{name}\\n{description}' --path-column category
+    """
+    from mft_recipes_data.convert import ChatMapping, ClassifierMapping, ConvertError, convert_file
+
+    mapping: ChatMapping | ClassifierMapping
+    if kind == "chat" and user and assistant and not (text or labels or path_column):
+        mapping = ChatMapping(_template(user), _template(assistant), system)
+    elif kind == "classifier" and text and (labels or path_column) and not (user or assistant or system):
+        targets = {target: column for target, _, column in (label.partition("=") for label in labels)}
+        targets = {target: column or target for target, column in targets.items()}
+        mapping = ClassifierMapping(_template(text), targets, path_column, separator, levels)
+    elif kind == "chat":
+        fail("--to chat takes --user and --assistant templates (and optionally --system)")
+        return
+    else:
+        fail("--to classifier takes --text and at least one --label TARGET=COLUMN or --path-column")
+        return
+    try:
+        result = convert_file(source, output, mapping, input_format=input_format)
+    except (ConvertError, UnicodeDecodeError) as error:
+        fail(str(error), EXIT_INVALID)
+    if as_json:
+        print_json(result.as_json())
+        return
+    for row, reason in result.skipped:
+        click.echo(f"{source}: row {row}: left out: {reason}", err=True)
+    more = result.skipped_count - len(result.skipped)
+    if more:
+        click.echo(f"{source}: {more:,} more rows left out", err=True)
+    from mft_recipes_data.report import plural
+
+    click.echo(f"wrote {result.written:,} of {plural(result.rows, 'row')} to {output}")
+    for target, counts in result.labels.items():
+        click.echo(f"  {target}: {plural(len(counts), 'label')}")
+    click.echo(
+        f"next: mft-recipes data check {output}" + (" --format classifier" if kind == "classifier" else "")
+    )
+
+
+@data.command()
+@click.argument("source", metavar="INPUT", type=click.Path(exists=True, dir_okay=False))
+@click.option(
+    "--train", "train", required=True, type=click.Path(dir_okay=False), help="Training file to write."
+)
+@click.option(
+    "--validation", required=True, type=click.Path(dir_okay=False), help="Validation file to write."
+)
+@click.option(
+    "--fraction",
+    type=click.FloatRange(0, 1, min_open=True, max_open=True),
+    default=0.1,
+    show_default=True,
+    help="Share of examples held out for validation.",
+)
+@click.option(
+    "--count", type=click.IntRange(min=1), help="Number of validation examples (instead of --fraction)."
+)
+@click.option("--seed", type=int, default=0, show_default=True, help="The same seed gives the same split.")
+@click.option(
+    "--stratify",
+    default="auto",
+    show_default=True,
+    help="Label target to stratify by ('auto': the first target of the labels; 'none': no stratification).",
+)
+@click.option("--platform", is_flag=True, help="Keep the validation file within La Plateforme's 1 MB.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (schemas/data-split.schema.json).")
+def split(
+    source: str,
+    train: str,
+    validation: str,
+    fraction: float,
+    count: int | None,
+    seed: int,
+    stratify: str,
+    platform: bool,
+    as_json: bool,
+) -> None:
+    """Split INPUT into training and validation JSONL, stratified by label, the same for the same seed."""
+    from mft_recipes_data.split import SplitError, split_file
+
+    try:
+        result = split_file(
+            source,
+            train,
+            validation,
+            fraction=None if count else fraction,
+            count=count,
+            seed=seed,
+            stratify=None if stratify == "none" else stratify,
+            platform=platform,
+        )
+    except SplitError as error:
+        fail(str(error), EXIT_INVALID)
+    if as_json:
+        print_json(result.as_json())
+        return
+    click.echo(f"{train}: {result.train_examples:,} examples, {result.train_bytes:,} bytes")
+    click.echo(f"{validation}: {result.validation_examples:,} examples, {result.validation_bytes:,} bytes")
+    if result.stratified_by:
+        click.echo(
+            f"  stratified by {result.stratified_by}: {len(result.validation_labels):,} labels in validation"
+        )
+    if result.limited_by_size:
+        click.echo("  fewer validation examples than asked: La Plateforme's 1 MB validation limit")

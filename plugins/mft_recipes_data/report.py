@@ -47,19 +47,20 @@ def print_report(report: CheckReport) -> None:
 
 def _file_line(report: FileReport) -> str:
     status = "ok" if report.valid else "INVALID"
-    parts = [_count(report.examples, "example"), f"{report.valid_examples:,} valid"]
+    parts = [plural(report.examples, "example"), f"{report.valid_examples:,} valid"]
     if report.invalid_examples:
         parts.append(f"{report.invalid_examples:,} invalid")
     if report.duplicates:
-        parts.append(_count(report.duplicates, "duplicate"))
+        parts.append(plural(report.duplicates, "duplicate"))
     if report.blank_lines:
-        parts.append(_count(report.blank_lines, "blank line"))
+        parts.append(plural(report.blank_lines, "blank line"))
     codes = ", ".join(f"{code} {count:,}" for code, count in sorted(report.problem_counts.items()))
     line = f"{report.file} ({report.role}): {status}: {', '.join(parts)}"
     return line + (f"\n  problems: {codes}" if codes else "")
 
 
-def _count(number: int, noun: str) -> str:
+def plural(number: int, noun: str) -> str:
+    """`3 examples`, `1 example`."""
     return f"{number:,} {noun}" + ("" if number == 1 else "s")
 
 

@@ -1,0 +1,177 @@
+"""Splitting a JSONL file into training and validation files: deterministic for a seed, stratified by
+label, and within La Plateforme's 1 MB validation limit when asked.
+
+Every line gets a place in one stratified order: within its stratum (its label, or one stratum when
+there are no labels) lines are shuffled with the seed, and a line's key is its rank divided by the
+stratum's size. Validation takes the lowest keys, so any number of validation examples is spread over
+the labels in proportion to their counts; under a byte limit it takes the longest such prefix that fits.
+Two passes over the file (one to read labels and sizes, one to write) keep memory to a few numbers per line.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from array import array
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mft_recipes_data.check import SIZE_LIMITS
+
+
+class SplitError(ValueError):
+    """A split that cannot be made: bad sizes, a label target no example has, outputs over the input."""
+
+
+@dataclass
+class SplitResult:
+    """What went where."""
+
+    train: str
+    validation: str
+    seed: int
+    stratified_by: str | None
+    train_examples: int = 0
+    validation_examples: int = 0
+    train_bytes: int = 0
+    validation_bytes: int = 0
+    validation_labels: dict[str, int] = field(default_factory=dict)
+    limited_by_size: bool = False
+
+    def as_json(self) -> dict[str, Any]:
+        return dict(vars(self))
+
+
+def split_file(
+    source: str | Path,
+    train: str | Path,
+    validation: str | Path,
+    *,
+    fraction: float | None = 0.1,
+    count: int | None = None,
+    seed: int = 0,
+    stratify: str | None = "auto",
+    max_validation_bytes: int | None = None,
+    platform: bool = False,
+) -> SplitResult:
+    """Split `source` into `train` and `validation` (both written atomically).
+
+    The validation set has `count` examples, or `fraction` of them; `stratify` names the label target to
+    stratify by ("auto": the first target of the first labelled example; None: no stratification).
+    `platform` caps the validation file at La Plateforme's 1 MB (or `max_validation_bytes`).
+    """
+    from mft_recipes.output import atomic_writer
+
+    source = Path(source)
+    for output in (train, validation):
+        if Path(output).resolve() == source.resolve():
+            raise SplitError(f"{output}: an output must not overwrite the input")
+    if count is None and (fraction is None or not 0 < fraction < 1):
+        raise SplitError(f"the validation fraction must be between 0 and 1, got {fraction}")
+    byte_limit = max_validation_bytes or (SIZE_LIMITS["validation"] if platform else None)
+
+    strata = _read_strata(source, stratify)
+    sizes = strata.sizes
+    lines = len(sizes)
+    wanted = count if count is not None else round(lines * (fraction or 0))
+    if not 0 < wanted < lines:
+        raise SplitError(f"{source}: cannot hold out {wanted} of {lines} examples for validation")
+    order = _stratified_order(strata.numbers, seed)
+    chosen = bytearray(lines)
+    used = taken = 0
+    result = SplitResult(str(train), str(validation), seed, strata.target)
+    for index in order:
+        if taken == wanted:
+            break
+        if byte_limit is not None and used + sizes[index] > byte_limit:
+            result.limited_by_size = True
+            break
+        chosen[index] = 1
+        used += sizes[index]
+        taken += 1
+    if taken == 0:
+        raise SplitError(f"no example fits in a {byte_limit:,}-byte validation file")
+    names = {number: name for name, number in strata.names.items()} if strata.target is not None else None
+    with (
+        atomic_writer(train, "wb") as train_file,
+        atomic_writer(validation, "wb") as validation_file,
+        source.open("rb") as file,
+    ):
+        index = 0
+        for raw in file:
+            if not raw.strip():
+                continue
+            line = raw.rstrip(b"\r\n") + b"\n"
+            if chosen[index]:
+                validation_file.write(line)
+                result.validation_examples += 1
+                result.validation_bytes += len(line)
+                if names is not None:
+                    name = names[strata.numbers[index]]
+                    result.validation_labels[name] = result.validation_labels.get(name, 0) + 1
+            else:
+                train_file.write(line)
+                result.train_examples += 1
+                result.train_bytes += len(line)
+            index += 1
+    return result
+
+
+@dataclass
+class _Strata:
+    """Per non-blank line of the input: its stratum number and its size in bytes once written."""
+
+    target: str | None
+    numbers: array = field(default_factory=lambda: array("l"))
+    sizes: array = field(default_factory=lambda: array("q"))
+    names: dict[str, int] = field(default_factory=dict)
+
+
+_NO_LABEL = "(no label)"
+
+
+def _read_strata(source: Path, stratify: str | None) -> _Strata:
+    strata = _Strata(None if stratify == "auto" else stratify)
+    with source.open("rb") as file:
+        for raw in file:
+            if not raw.strip():
+                continue
+            strata.sizes.append(len(raw.rstrip(b"\r\n")) + 1)
+            label = _NO_LABEL
+            if stratify is not None:
+                labels = _labels(raw)
+                if strata.target is None and labels:
+                    strata.target = next(iter(labels))
+                value = labels.get(strata.target) if strata.target is not None else None
+                if value is not None:
+                    label = json.dumps(value, ensure_ascii=False) if isinstance(value, list) else str(value)
+            strata.numbers.append(strata.names.setdefault(label, len(strata.names)))
+    if stratify not in (None, "auto") and _NO_LABEL in strata.names and len(strata.names) == 1:
+        raise SplitError(f"{source}: no example has labels for target {stratify!r}")
+    return strata
+
+
+def _labels(raw: bytes) -> dict[str, Any]:
+    try:
+        example = json.loads(raw)
+    except ValueError:
+        return {}
+    labels = example.get("labels") if isinstance(example, dict) else None
+    return labels if isinstance(labels, dict) else {}
+
+
+def _stratified_order(strata: array, seed: int) -> list[int]:
+    """Line indices in the order validation takes them (see the module docstring)."""
+    rng = random.Random(seed)
+    members: dict[int, list[int]] = {}
+    for index, stratum in enumerate(strata):
+        members.setdefault(stratum, []).append(index)
+    keyed: list[tuple[float, float, int]] = []
+    for stratum in sorted(members):
+        indices = members[stratum]
+        rng.shuffle(indices)
+        size = len(indices)
+        keyed.extend(((rank + 0.5) / size, rng.random(), index) for rank, index in enumerate(indices))
+    keyed.sort()
+    return [index for _, _, index in keyed]
