@@ -2,8 +2,9 @@
 
 Every call goes through `PlatformAPI._call`: transient failures are retried (retries.py), the others
 become a PlatformError whose message says what to do. No message, log line or error ever holds the API
-key or the W&B key: the SDK's debug logging (MISTRAL_DEBUG, which prints request headers) is replaced
-by a silent logger, and every message is scrubbed of the keys this process knows.
+key or the W&B key: the SDK's debug logging (MISTRAL_DEBUG, which logs request bodies, the W&B key in
+the job body included) is replaced by a silent logger, and every message is scrubbed of the keys this
+process knows.
 """
 
 from __future__ import annotations
@@ -113,6 +114,11 @@ def _failure_message(what: str, status: int, body: str) -> str:
             f"{what}: not found (HTTP 404); check the id (`mft-recipes platform list`) and the server "
             f"(--server-url, {SERVER_URL_VARIABLE})"
         )
+    if 200 <= status < 300:
+        return (
+            f"{what}: the server's answer does not have the shape mistralai {SUPPORTED_SDK} expects; "
+            "is --server-url a La Plateforme fine-tuning endpoint?"
+        )
     if status == 422:
         return f"{what}: the server refused the request (HTTP 422): {server_detail(body)}"
     return f"{what}: HTTP {status}: {server_detail(body)}"
@@ -207,12 +213,14 @@ class PlatformAPI:
 
     def file_exists(self, file_id: str) -> bool:
         try:
-            self._call(f"look up file {file_id}", lambda: self.client.files.retrieve(file_id=file_id))
+            found = as_dict(
+                self._call(f"look up file {file_id}", lambda: self.client.files.retrieve(file_id=file_id))
+            )
         except PlatformError as error:
             if error.status == 404:
                 return False
             raise
-        return True
+        return not found.get("deleted")
 
     # Jobs
 

@@ -149,7 +149,7 @@ def submit(
     recipe = recipe_or_fail(recipe_name)
     try:
         parsed = parse_overrides(overrides)
-        submission = flow.prepare(recipe, parsed, train, validation, registry(), dict(os.environ))
+        submission = flow.prepare(recipe, parsed, train, validation, registry(), dict(os.environ), say)
         record = Manifest.load(manifest or default_manifest_path())
     except ParameterError as error:
         fail(str(error))

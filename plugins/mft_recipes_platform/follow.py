@@ -62,11 +62,15 @@ def _duration(seconds: float) -> str:
     return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"
 
 
+def pause(seconds: float) -> None:
+    """Wait between polls (a module function, so tests can stand in for the wait, or for a Ctrl-C)."""
+    time.sleep(seconds)
+
+
 def follow_job(
     get_job: Callable[[], dict[str, Any]],
     say: Callable[[str], None],
     interval: float,
-    sleep: Callable[[float], None] = time.sleep,
     show: Callable[[str], None] | None = None,
 ) -> FollowResult:
     """Poll `get_job` every `interval` seconds until the job ends (or waits for `start`).
@@ -94,6 +98,6 @@ def follow_job(
                 return result
             if show is not None:
                 show(f"{job.get('id')}: {status}")
-            sleep(interval)
+            pause(interval)
     except KeyboardInterrupt:
         return FollowResult(job, interrupted=True)

@@ -21,9 +21,6 @@ from mft_recipes_platform.payload import WANDB_KEY_VARIABLE, with_wandb_key
 from mft_recipes_platform.retries import PlatformError
 
 TARGET = "la-plateforme"
-# La Plateforme's documented limits (FACTS 6).
-MAX_TRAINING_BYTES = 512 * 1024 * 1024
-MAX_VALIDATION_BYTES = 1024 * 1024
 FILE_PARAMETERS = {"train": "training_file", "validation": "validation_file"}
 PLACEHOLDER_ID = "file-to-be-uploaded"
 
@@ -85,8 +82,9 @@ def prepare(
     validation: Path | None,
     registry: Any,
     environ: dict[str, str],
+    say: Callable[[str], None],
 ) -> Submission:
-    """Everything that needs no server: recipe and overrides, a trial render, sizes, data, W&B key."""
+    """Everything that needs no server: recipe and overrides, a trial render, the data, the W&B key."""
     if recipe.target != TARGET:
         raise SubmitError(
             f"recipe {recipe.name!r} renders for {recipe.target}, not La Plateforme; "
@@ -103,17 +101,23 @@ def prepare(
             )
         if parameter in overrides:
             raise SubmitError(f"{parameter}= is filled in by submit from --{data_file.role}; drop it", code=2)
+        if not data_file.path.is_file():
+            raise SubmitError(f"--{data_file.role} {data_file.path}: no such file", code=2)
+        data_file.sha256 = file_sha256(data_file.path)
+    if validation and files[0].sha256 == files[1].sha256:
+        raise SubmitError(
+            f"--train {train} and --validation {validation} hold the same data; validation "
+            "loss on training data says nothing: hold out other examples"
+        )
     submission = Submission(recipe, overrides, files)
-    render_payload(submission, registry, {f.role: PLACEHOLDER_ID + f"-{f.role}" for f in files})
-    check_sizes(files)
-    check_data(files, job_type=submission.payload.get("job_type", "completion"))
+    placeholders = {f.role: f"{PLACEHOLDER_ID}-{f.role}" for f in files}
+    render_payload(submission, registry, placeholders)
+    check_data(submission, placeholders, registry, say)
     if submission.payload.get("integrations") and not environ.get(WANDB_KEY_VARIABLE):
         raise SubmitError(
             f"the recipe logs to W&B (wandb_project is set) but {WANDB_KEY_VARIABLE} is not set; "
             "export it, or drop wandb_project"
         )
-    for data_file in files:
-        data_file.sha256 = file_sha256(data_file.path)
     return submission
 
 
@@ -122,10 +126,8 @@ def render_payload(submission: Submission, registry: Any, ids: dict[str, str]) -
     from mft_recipes.recipes import ParameterError
     from mft_recipes.render import RenderError, render_recipe
 
-    overrides = dict(submission.overrides)
-    overrides.update({FILE_PARAMETERS[role]: file_id for role, file_id in ids.items()})
     try:
-        rendered = render_recipe(submission.recipe, overrides, registry)
+        rendered = render_recipe(submission.recipe, with_file_ids(submission.overrides, ids), registry)
     except (ParameterError, RenderError) as error:
         raise SubmitError(str(error), code=2) from None
     if rendered.errors:
@@ -134,33 +136,43 @@ def render_payload(submission: Submission, registry: Any, ids: dict[str, str]) -
     submission.payload = rendered.document
 
 
-def check_sizes(files: list[DataFile]) -> None:
-    for data_file in files:
-        limit = MAX_TRAINING_BYTES if data_file.role == "train" else MAX_VALIDATION_BYTES
-        if not data_file.path.is_file():
-            raise SubmitError(f"--{data_file.role} {data_file.path}: no such file", code=2)
-        size = data_file.path.stat().st_size
-        if size > limit:
-            raise SubmitError(
-                f"--{data_file.role} {data_file.path}: {size:,} bytes, over La Plateforme's "
-                f"limit of {limit:,} for a {data_file.role} file; split or shrink it"
-            )
+def with_file_ids(overrides: dict[str, Any], ids: dict[str, str]) -> dict[str, Any]:
+    return {**overrides, **{FILE_PARAMETERS[role]: file_id for role, file_id in ids.items()}}
 
 
-def check_data(files: list[DataFile], job_type: str) -> None:
-    """The data checker (plugin mft_recipes_data) on each file; any problem refuses the submit."""
-    from mft_recipes_data.check import check_files
+def check_data(
+    submission: Submission, ids: dict[str, str], registry: Any, say: Callable[[str], None]
+) -> None:
+    """The data checker (plugin mft_recipes_data) with the recipe's tokenizer, format (chat or classifier)
+    and La Plateforme's size limits; any error refuses the submit before anything is uploaded."""
+    from mft_recipes_data.check import CheckError, check_files
 
-    for data_file in files:
-        report = check_files([data_file.path], role=data_file.role)
-        if not report.valid:
-            shown = [str(problem) for problem in report.problems[:10]]
-            more = len(report.problems) - len(shown)
-            raise SubmitError(
-                f"--{data_file.role} {data_file.path} is not valid training data for La Plateforme:\n"
-                + "\n".join(shown)
-                + (f"\n... and {more} more (mft-recipes data check {data_file.path})" if more > 0 else "")
-            )
+    files = submission.files
+    try:
+        report = check_files(
+            [f.path for f in files],
+            recipe=submission.recipe.name,
+            overrides=with_file_ids(submission.overrides, ids),
+            roles={str(f.path): f.role for f in files},
+            platform=True,
+            registry=registry,
+        )
+    except CheckError as error:
+        raise SubmitError(f"the data check could not run: {error}", code=2) from None
+    for file_report in report.files:
+        say(
+            f"{file_report.file}: valid examples {file_report.valid_examples:,}, "
+            f"tokens {file_report.total_tokens:,}"
+        )
+    errors = [problem for problem in report.problems if problem.is_error]
+    if not report.valid:
+        shown = [str(problem) for problem in errors[:10]]
+        more = max(len(errors) - len(shown), 0)
+        raise SubmitError(
+            "the data is not valid for La Plateforme; nothing was uploaded:\n"
+            + "\n".join(shown)
+            + (f"\n... and {more} more (mft-recipes data check FILE)" if more else "")
+        )
 
 
 def upload_files(
