@@ -1,1 +1,78 @@
-"""Built-in plugin mft_recipes_plan (being written)."""
+"""Built-in plugin: `mft-recipes plan`, the parameters, GPU memory, time and cost of a recipe before
+anyone rents hardware; the short plan in `list` and `show`; a warning from `render` when a recipe does
+not fit the hardware it names.
+
+Pure arithmetic (docs/plan.md): nothing heavy is imported, so `list` and `render` stay fast.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mft_recipes.hookspecs import hookimpl
+
+
+@hookimpl
+def register_commands(cli: Any) -> None:
+    from mft_recipes_plan.command import plan_command
+
+    cli.add_command(plan_command)
+
+
+# (recipe name, recipe file, registry id) → facts: `list` asks for every recipe, `show` again.
+_FACTS: dict[tuple[str, str, int], dict[str, str]] = {}
+
+
+@hookimpl
+def recipe_facts(recipe: Any, registry: Any) -> dict[str, str] | None:
+    key = (recipe.name, recipe.source, id(registry))
+    if key not in _FACTS:
+        _FACTS[key] = short_plan(recipe, registry)
+    return dict(_FACTS[key])
+
+
+def short_plan(recipe: Any, registry: Any) -> dict[str, str]:
+    """The plan of a recipe with its defaults on its own hardware, in three short facts."""
+    from mft_recipes_plan.plan import PlanOptions, plan_rendered
+    from mft_recipes_plan.rendering import render_for_plan
+
+    try:
+        plan = plan_rendered(render_for_plan(recipe, {}, registry), PlanOptions(), registry)
+    except Exception as error:  # a fact that cannot be computed is shown, not fatal to `list`
+        return {"plan": f"unavailable: {error}"}
+    if plan.memory is None or plan.counts is None:
+        return {"trainable": "hosted", "memory/GPU": "hosted", "fits": "hosted ($4 min/job)"}
+    trainable = plan.counts.trainable
+    headroom = plan.headroom_gib or 0.0
+    return {
+        "trainable": f"{_short(trainable)} ({trainable / plan.counts.total:.2%})",
+        "memory/GPU": f"{plan.memory_per_gpu_gib:.1f} GiB",
+        "fits": f"yes, {headroom:.1f} GiB free" if plan.fits else f"NO, {-headroom:.1f} GiB short",
+    }
+
+
+def _short(count: int) -> str:
+    return f"{count / 1e9:.2f}B" if count >= 1e9 else f"{count / 1e6:.1f}M"
+
+
+@hookimpl
+def render_warnings(rendered: Any) -> list[str] | None:
+    """Warn when the rendered document does not fit the hardware its recipe names."""
+    if rendered.target.kind != "axolotl":
+        return None
+    from mft_recipes.cli import registry
+    from mft_recipes_plan.plan import PlanOptions, plan_rendered
+
+    try:
+        plan = plan_rendered(rendered, PlanOptions(), registry())
+    except Exception as error:
+        return [f"plan: cannot plan this document: {error}"]
+    if plan.fits is not False or plan.gpu is None:
+        return None
+    words = " ".join(f"{key}={value}" for key, value in rendered.overrides.items())
+    return [
+        f"plan: needs {plan.memory_per_gpu_gib:.1f} GiB per GPU, {plan.gpus}× {plan.gpu.name} has "
+        f"{plan.gpu.memory_gib:g} GiB ({-(plan.headroom_gib or 0):.1f} GiB short); see "
+        f"`mft-recipes plan {rendered.recipe.name} {words}`".rstrip()
+        + " for the breakdown"
+    ]

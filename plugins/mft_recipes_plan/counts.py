@@ -45,6 +45,10 @@ MIXTRAL_TARGET_MAPPING = {
 MIXTRAL_FUSED = {"gate_up_proj": ("w1", "w3")}
 
 
+# How each kind of adapter is named in `trainable_groups`.
+_LABELS = {"lora": "lora", "lora-parameter": "lora", "copy": "full copy of"}
+
+
 class CountError(ValueError):
     """A document whose trainable parameters cannot be worked out (peft would refuse it too)."""
 
@@ -171,7 +175,7 @@ def count_parameters(architecture: Architecture, document: dict[str, Any]) -> Pa
             notes.append(f"{key} is not modelled: counts assume it is absent")
     adapters = _lora_adapters(architecture, tensors, document)
     trainable_groups = _by_group(
-        (f"{adapter.how} {adapter.base.group}", adapter.params) for adapter in adapters
+        (f"{_LABELS[adapter.how]} {adapter.base.group}", adapter.params) for adapter in adapters
     )
     trainable = sum(adapter.params for adapter in adapters)
     return ParameterCount(

@@ -1,0 +1,299 @@
+"""`mft-recipes plan RECIPE [key=value ...]`: the plan as a table, as JSON, or as a picture."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import click
+
+from mft_recipes_plan.plan import Plan, PlanError, PlanOptions, ServingQuestion, plan_rendered
+from mft_recipes_plan.rendering import render_for_plan
+
+
+@click.command("plan", context_settings={"ignore_unknown_options": True})
+@click.argument("recipe_name", metavar="RECIPE")
+@click.argument("overrides", nargs=-1, metavar="[KEY=VALUE]...")
+@click.option("--gpu", help="GPU from the table (default: the recipe's); `--gpu list` prints the table.")
+@click.option("--gpus", type=click.IntRange(min=1), help="Number of GPUs (default: the recipe's).")
+@click.option("--tokens", type=click.IntRange(min=1), help="Tokens in the training data (one pass).")
+@click.option(
+    "--data",
+    "data_files",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False),
+    help="Training JSONL FILE: its tokens are counted exactly with the data checker (repeatable).",
+)
+@click.option(
+    "--mfu",
+    type=click.FloatRange(0, 1, min_open=True),
+    help="Share of the BF16 peak a step sustains (default: an assumption per method, printed).",
+)
+@click.option(
+    "--gpu-table",
+    type=click.Path(exists=True, dir_okay=False),
+    help="YAML/JSON GPU table replacing or adding entries (also $MFT_RECIPES_GPU_TABLE).",
+)
+@click.option(
+    "--platform-price-per-mtoken",
+    type=click.FloatRange(min=0),
+    help="La Plateforme training price in USD per million tokens (none is published).",
+)
+@click.option("--requests-per-month", type=click.IntRange(min=1), help="Serving: requests per month.")
+@click.option(
+    "--tokens-per-request",
+    type=click.IntRange(min=1),
+    default=1000,
+    show_default=True,
+    help="Serving: prompt + completion tokens per request.",
+)
+@click.option(
+    "--api-price-per-mtoken", type=click.FloatRange(min=0), help="Serving: API price, USD per M tokens."
+)
+@click.option("--serve-gpu", help="Serving: GPU for vLLM (default: the plan's GPU).")
+@click.option(
+    "--serve-tokens-per-second",
+    type=click.FloatRange(min=0, min_open=True),
+    help="Serving: measured tokens/s per GPU (default: derived from the BF16 peak, printed).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (schemas/plan.schema.json).")
+@click.option(
+    "--plot", type=click.Path(dir_okay=False), help="Draw the memory breakdown to FILE.png (needs [plot])."
+)
+def plan_command(
+    recipe_name: str,
+    overrides: tuple[str, ...],
+    gpu: str | None,
+    gpus: int | None,
+    tokens: int | None,
+    data_files: tuple[str, ...],
+    mfu: float | None,
+    gpu_table: str | None,
+    platform_price_per_mtoken: float | None,
+    requests_per_month: int | None,
+    tokens_per_request: int,
+    api_price_per_mtoken: float | None,
+    serve_gpu: str | None,
+    serve_tokens_per_second: float | None,
+    as_json: bool,
+    plot: str | None,
+) -> None:
+    """Plan RECIPE before renting hardware: parameters, memory per GPU, whether it fits, time, cost.
+
+    \b
+    mft-recipes plan mistral-7b-qlora
+    mft-recipes plan mixtral-moe --gpu a100-80gb --tokens 20000000
+    mft-recipes plan mistral-7b-lora sequence_len=4096 --data train.jsonl --json
+    mft-recipes plan mistral-7b-qlora --requests-per-month 500000 --api-price-per-mtoken 0.25
+    """
+    from mft_recipes.cli import fail, print_json, recipe_or_fail, registry
+    from mft_recipes.recipes import ParameterError, parse_overrides
+    from mft_recipes.render import RenderError
+    from mft_recipes_plan.gpus import GpuTableError, load_gpu_table
+
+    if gpu == "list":
+        try:
+            table = load_gpu_table(gpu_table)
+        except GpuTableError as error:
+            fail(str(error))
+        _print_gpu_table(table, as_json)
+        return
+    recipe = recipe_or_fail(recipe_name)
+    if tokens is not None and data_files:
+        fail("give --tokens N or --data FILE, not both")
+    if (requests_per_month is None) != (api_price_per_mtoken is None):
+        fail("serving cost needs both --requests-per-month and --api-price-per-mtoken")
+    try:
+        parsed = parse_overrides(overrides)
+        rendered = render_for_plan(recipe, parsed, registry())
+    except (ParameterError, RenderError) as error:
+        fail(str(error))
+    if data_files:
+        tokens = _count_data_tokens(list(data_files), recipe.name, parsed)
+    serving = None
+    if requests_per_month is not None and api_price_per_mtoken is not None:
+        serving = ServingQuestion(
+            requests_per_month, tokens_per_request, api_price_per_mtoken, serve_gpu, serve_tokens_per_second
+        )
+    options = PlanOptions(
+        gpu=gpu,
+        gpus=gpus,
+        tokens=tokens,
+        mfu=mfu,
+        gpu_table=gpu_table,
+        platform_usd_per_mtoken=platform_price_per_mtoken,
+        serving=serving,
+    )
+    try:
+        plan = plan_rendered(rendered, options, registry())
+    except (PlanError, GpuTableError, ValueError) as error:
+        fail(str(error))
+    if plot:
+        _plot(plan, plot)
+    if as_json:
+        print_json(plan.as_json())
+    else:
+        _print_plan(plan)
+
+
+def _count_data_tokens(paths: list[str], recipe: str, overrides: dict[str, Any]) -> int:
+    """Exact token count of the training files, by the data checker (mistral-common tokenizers)."""
+    from mft_recipes.cli import EXIT_INVALID, fail
+
+    try:
+        from mft_recipes_data.check import check_files
+    except ImportError as error:
+        fail(
+            f"--data needs the data checker (mft_recipes_data.check), which failed to import: {error}; "
+            "count the tokens yourself and give --tokens N"
+        )
+        raise AssertionError from error  # fail() exits
+    try:
+        report = check_files(paths, recipe=recipe, overrides=overrides)
+    except ValueError as error:
+        fail(f"--data: {error}", EXIT_INVALID)
+        raise AssertionError from error
+    if not report.valid:
+        click.echo(
+            f"mft-recipes: warning: {len(report.problems)} problems in the data (see `mft-recipes data "
+            f"check {' '.join(paths)}`); planning with the {report.valid_examples:,} valid examples",
+            err=True,
+        )
+    return int(report.total_tokens)
+
+
+def _gib(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.1f} GiB"
+
+
+def _params(value: int | None) -> str:
+    if value is None:
+        return "n/a"
+    for unit, size in (("B", 1e9), ("M", 1e6), ("K", 1e3)):
+        if value >= size:
+            return f"{value / size:.2f}{unit} ({value:,})"
+    return f"{value:,}"
+
+
+def _print_plan(plan: Plan) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(soft_wrap=True, highlight=False)
+    data = plan.as_json()
+    console.print(f"[bold]{plan.recipe}[/bold]: {plan.model}, {plan.method}, target {plan.target}")
+    trainable = data["trainable_params"]
+    share = f" ({trainable / data['total_params']:.2%})" if trainable and data["total_params"] else ""
+    console.print(
+        f"parameters: {_params(data['total_params'])} total, {_params(trainable)} trainable{share}",
+        markup=False,
+    )
+    if plan.counts and plan.counts.trainable_groups:
+        console.print(
+            "  trains: "
+            + ", ".join(f"{group} {_params(count)}" for group, count in plan.counts.trainable_groups.items()),
+            markup=False,
+        )
+    if plan.memory is not None and plan.gpu is not None:
+        verdict = "[green]fits[/green]" if plan.fits else "[red]does NOT fit[/red]"
+        console.print(
+            f"memory per GPU: {_gib(plan.memory_per_gpu_gib)} of {plan.gpu.memory_gib:g} GiB on "
+            f"{plan.gpus}× {plan.gpu.name}: {verdict}, headroom {_gib(plan.headroom_gib)}"
+        )
+        table = Table(box=None, pad_edge=False)
+        for column, justify in (("term", "left"), ("GiB", "right"), ("share", "right")):
+            table.add_column(column, justify=justify)  # type: ignore[arg-type]
+        total = plan.memory.total
+        for term, value in plan.memory.terms.items():
+            table.add_row(term, f"{value / 2**30:.2f}", f"{value / total:.0%}")
+        console.print(table)
+        if plan.memory.cpu_bytes:
+            console.print(f"offloaded to CPU memory: {plan.memory.cpu_bytes / 2**30:.1f} GiB")
+    if plan.time_hours is not None and plan.cost_usd is not None:
+        console.print(
+            f"training: {plan.training_tokens:,} tokens, {plan.flops_per_token:.3g} FLOPs/token → "
+            f"{plan.time_hours:.2f} h, ${plan.cost_usd:,.2f}",
+            markup=False,
+        )
+    if plan.platform is not None:
+        console.print(
+            f"La Plateforme: job ${plan.platform['job_usd']:.2f} (minimum "
+            f"${plan.platform['minimum_usd_per_job']:g}), storage "
+            f"${plan.platform['storage_usd_per_month']:g}/month",
+            markup=False,
+        )
+    if plan.serving is not None:
+        serving = plan.serving
+        change = serving["self_hosted_vs_api"]
+        console.print(
+            f"serving: self-hosted ${serving['self_hosted_usd_per_month']:,.2f}/month vs API "
+            f"${serving['api_usd_per_month']:,.2f}/month"
+            + (f" ({change:+.0%} self-hosted)" if change is not None else ""),
+            markup=False,
+        )
+        for line in serving["assumptions"]:
+            console.print(f"  - {line}", markup=False)
+    if plan.assumptions:
+        console.print("assumptions:")
+        for label, text in plan.assumptions.items():
+            console.print(f"  - {label}: {text}", markup=False)
+    for note in plan.notes:
+        console.print(f"note: {note}", markup=False)
+
+
+def _print_gpu_table(table: dict[str, Any], as_json: bool) -> None:
+    from mft_recipes.cli import print_json
+
+    if as_json:
+        print_json([gpu.as_json() for gpu in table.values()])
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    grid = Table(box=None, pad_edge=False)
+    for column in ("name", "memory GiB", "BF16 TFLOP/s", "USD/hour", "price source"):
+        grid.add_column(column, overflow="fold")
+    for gpu in table.values():
+        grid.add_row(
+            gpu.name, f"{gpu.memory_gib:g}", f"{gpu.bf16_tflops:g}", f"{gpu.usd_per_hour:g}", gpu.price_source
+        )
+    Console(soft_wrap=False).print(grid)
+
+
+def _plot(plan: Plan, path: str) -> None:
+    """The memory breakdown as one stacked bar against the GPU's memory, written atomically."""
+    from mft_recipes.cli import fail
+    from mft_recipes.output import atomic_writer
+
+    if plan.memory is None or plan.gpu is None:
+        fail(f"--plot: recipe {plan.recipe} has no memory plan (hosted training)")
+        return
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        fail("--plot needs matplotlib: pip install 'mft-recipes[plot]'")
+        return
+    figure, axes = plt.subplots(figsize=(5, 6))
+    bottom = 0.0
+    for term, value in plan.memory.gib().items():
+        if value <= 0:
+            continue
+        axes.bar([plan.recipe], [value], bottom=bottom, label=f"{term} ({value:.1f})")
+        bottom += value
+    axes.axhline(
+        plan.gpu.memory_gib, color="black", linestyle="--", label=f"{plan.gpu.name} ({plan.gpu.memory_gib:g})"
+    )
+    axes.set_ylabel("GiB per GPU")
+    axes.set_title(
+        f"{plan.recipe} on {plan.gpus}× {plan.gpu.name}: {'fits' if plan.fits else 'does not fit'}"
+    )
+    axes.legend(loc="upper left", bbox_to_anchor=(1.02, 1), fontsize="small")
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", bbox_inches="tight", dpi=120)
+    plt.close(figure)
+    with atomic_writer(path, "wb") as file:
+        file.write(buffer.getvalue())
+    click.echo(f"wrote {path}", err=True)

@@ -1,0 +1,315 @@
+"""A recipe's plan: parameters, memory per GPU, whether it fits, time and cost of training, serving cost.
+
+`plan_rendered(rendered, options)` works on what `render` produced, so the plan describes exactly the
+document that would be trained. Axolotl documents get the full plan; La Plateforme payloads get the
+fees (Mistral's hardware is not ours to size).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from mft_recipes.architectures import Architecture
+from mft_recipes.render import RenderedDocument
+from mft_recipes_plan.counts import ParameterCount, active_parameters, count_parameters
+from mft_recipes_plan.gpus import Gpu, find_gpu, load_gpu_table
+from mft_recipes_plan.memory import GIB, MemoryEstimate, TrainingSetup, estimate_memory
+
+# Model FLOPs utilisation assumed when the user gives none: the share of the BF16 peak a training step
+# sustains. QLoRA loses time dequantizing; transformers' Mixtral experts run one expert at a time.
+# Assumptions, printed with every plan and overridable with --mfu; benchmarks/gpu_memory.py measures it.
+DEFAULT_MFU = {"full": 0.40, "lora": 0.40, "qlora": 0.30}
+MOE_MFU_FACTOR = 0.5
+# La Plateforme's documented fees (FACTS 6); it publishes no per-token training price.
+PLATFORM_MINIMUM_USD = 4.0
+PLATFORM_STORAGE_USD_PER_MONTH = 2.0
+# Serving: hours an always-on server runs in a month, vLLM's default gpu_memory_utilization, room for
+# the KV cache on top of the weights, and the share of the BF16 peak batched decoding sustains.
+HOURS_PER_MONTH = 730
+VLLM_MEMORY_UTILIZATION = 0.9
+KV_CACHE_FACTOR = 1.3
+SERVE_MFU = 0.25
+
+
+class PlanError(ValueError):
+    """A plan that cannot be made: an unknown GPU, a document the model does not cover."""
+
+
+@dataclass(frozen=True)
+class ServingQuestion:
+    """Self-hosted vLLM against an API: the load and the prices to compare."""
+
+    requests_per_month: int
+    tokens_per_request: int
+    api_usd_per_mtoken: float
+    gpu: str | None = None
+    tokens_per_second_per_gpu: float | None = None
+
+
+@dataclass(frozen=True)
+class PlanOptions:
+    gpu: str | None = None
+    gpus: int | None = None
+    tokens: int | None = None
+    mfu: float | None = None
+    gpu_table: str | None = None
+    platform_usd_per_mtoken: float | None = None
+    serving: ServingQuestion | None = None
+
+
+@dataclass
+class Plan:
+    """Everything `plan` reports; `as_json` is the shape schemas/plan.schema.json documents."""
+
+    recipe: str
+    target: str
+    model: str
+    method: str
+    architecture: Architecture | None
+    gpu: Gpu | None
+    gpus: int
+    counts: ParameterCount | None = None
+    memory: MemoryEstimate | None = None
+    training_tokens: int | None = None
+    flops_per_token: float | None = None
+    mfu: float | None = None
+    time_hours: float | None = None
+    cost_usd: float | None = None
+    platform: dict[str, Any] | None = None
+    serving: dict[str, Any] | None = None
+    assumptions: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def memory_per_gpu_gib(self) -> float | None:
+        return None if self.memory is None else self.memory.total / GIB
+
+    @property
+    def headroom_gib(self) -> float | None:
+        if self.memory_per_gpu_gib is None or self.gpu is None:
+            return None
+        return self.gpu.memory_gib - self.memory_per_gpu_gib
+
+    @property
+    def fits(self) -> bool | None:
+        headroom = self.headroom_gib
+        return None if headroom is None else headroom >= 0
+
+    def as_json(self) -> dict[str, Any]:
+        counts = self.counts
+        return {
+            "recipe": self.recipe,
+            "target": self.target,
+            "model": self.model,
+            "method": self.method,
+            "total_params": counts.total if counts else _total_of(self.architecture),
+            "trainable_params": counts.trainable if counts else None,
+            "params_breakdown": counts.groups if counts else None,
+            "trainable_breakdown": counts.trainable_groups if counts else None,
+            "gpu": self.gpu.as_json() if self.gpu else None,
+            "gpus": self.gpus,
+            "memory_per_gpu_gib": _round(self.memory_per_gpu_gib),
+            "memory_breakdown_gib": (
+                {term: round(value, 3) for term, value in self.memory.gib().items()} if self.memory else None
+            ),
+            "cpu_offload_gib": _round(self.memory.cpu_bytes / GIB) if self.memory else None,
+            "fits": self.fits,
+            "headroom_gib": _round(self.headroom_gib),
+            "training_tokens": self.training_tokens,
+            "flops_per_token": self.flops_per_token,
+            "mfu": self.mfu,
+            "time_hours": _round(self.time_hours),
+            "cost_usd": _round(self.cost_usd, 2),
+            "platform": self.platform,
+            "serving": self.serving,
+            "assumptions": self.assumptions,
+            "notes": self.notes,
+        }
+
+
+def _round(value: float | None, digits: int = 3) -> float | None:
+    return None if value is None else round(value, digits)
+
+
+def _total_of(architecture: Architecture | None) -> int | None:
+    if architecture is None:
+        return None
+    return count_parameters(architecture, {}).total
+
+
+def plan_rendered(rendered: RenderedDocument, options: PlanOptions, registry: Any) -> Plan:
+    """The plan of a rendered document on the GPUs `options` name (default: the recipe's hardware)."""
+    recipe = rendered.recipe
+    document = rendered.document
+    architecture = _architecture_of(rendered, registry)
+    table = load_gpu_table(options.gpu_table)
+    if rendered.target.kind != "axolotl":
+        plan = Plan(recipe.name, rendered.target.name, recipe.model, recipe.method, architecture, None, 0)
+        _plan_platform(plan, document, options)
+    else:
+        if architecture is None:
+            raise PlanError(
+                f"base_model {document.get('base_model')!r}: unknown architecture (not in the "
+                "catalogue and no local config.json)"
+            )
+        gpu = find_gpu(options.gpu or recipe.hardware.gpu, table)
+        gpus = options.gpus or max(recipe.hardware.gpus, 1)
+        counts = count_parameters(architecture, document)
+        setup = TrainingSetup.from_document(document)
+        plan = Plan(
+            recipe.name,
+            rendered.target.name,
+            recipe.model,
+            counts.method,
+            architecture,
+            gpu,
+            gpus,
+            counts=counts,
+            memory=estimate_memory(architecture, counts, setup, gpus),
+        )
+        plan.notes += list(counts.notes) + list(plan.memory.notes if plan.memory else ())
+        plan.assumptions["micro batch"] = (
+            f"{setup.micro_batch_size} × {setup.sequence_len} tokens"
+            + (" (packed)" if setup.sample_packing else " (worst case: every sequence full)")
+            + (", gradient checkpointing" if setup.gradient_checkpointing else ", no gradient checkpointing")
+        )
+        _plan_training_time(plan, architecture, counts, setup, options)
+    if options.serving is not None:
+        plan.serving = _plan_serving(plan, options.serving, table)
+    return plan
+
+
+def _architecture_of(rendered: RenderedDocument, registry: Any) -> Architecture | None:
+    base_model = rendered.document.get("base_model")
+    if isinstance(base_model, str):
+        found = registry.find_architecture(base_model)
+        if found is not None:
+            return found
+    return registry.architectures.get(rendered.recipe.model)
+
+
+def flops_per_token(architecture: Architecture, counts: ParameterCount, setup: TrainingSetup) -> float:
+    """Training FLOPs per token: 2 per active weight per pass, with the passes a step makes.
+
+    Forward is one pass; backward is two for trained weights (input and weight gradients) and one for
+    frozen ones (input gradients only); gradient checkpointing adds a forward. Attention scores add
+    2·2·q_dim·(sequence/2) per layer and pass (causal: half the sequence on average), three passes plus
+    the recompute.
+    """
+    recompute = 1 if setup.gradient_checkpointing else 0
+    weight_passes = (3 if counts.method == "full" else 2) + recompute
+    attention = (
+        2
+        * architecture.num_hidden_layers
+        * architecture.num_attention_heads
+        * (architecture.attention_head_dim)
+        * setup.sequence_len
+    )
+    adapters = 2 * (3 + recompute) * counts.adapter_params if counts.method != "full" else 0
+    return float(2 * active_parameters(architecture) * weight_passes + attention * (3 + recompute) + adapters)
+
+
+def _plan_training_time(
+    plan: Plan, architecture: Architecture, counts: ParameterCount, setup: TrainingSetup, options: PlanOptions
+) -> None:
+    mfu = options.mfu
+    if mfu is None:
+        mfu = DEFAULT_MFU.get(counts.method, 0.35) * (MOE_MFU_FACTOR if architecture.is_moe else 1.0)
+    if not 0 < mfu <= 1:
+        raise PlanError(f"--mfu: expected a fraction in (0, 1], got {mfu}")
+    plan.mfu = round(mfu, 4)
+    plan.flops_per_token = flops_per_token(architecture, counts, setup)
+    plan.assumptions["utilisation"] = (
+        f"{mfu:.0%} of the BF16 peak ({'given' if options.mfu is not None else 'assumed'}; --mfu to change)"
+    )
+    if options.tokens is None:
+        plan.notes.append("no --tokens or --data: time and cost need the size of the data")
+        return
+    plan.training_tokens = round(options.tokens * (1 - setup.val_set_size) * setup.num_epochs)
+    plan.assumptions["tokens"] = (
+        f"{options.tokens:,} in the data × (1 − val_set_size {setup.val_set_size}) × {setup.num_epochs:g} epochs"
+    )
+    assert plan.gpu is not None
+    seconds = plan.training_tokens * plan.flops_per_token / (plan.gpus * plan.gpu.bf16_tflops * 1e12 * mfu)
+    plan.time_hours = seconds / 3600
+    plan.cost_usd = plan.time_hours * plan.gpus * plan.gpu.usd_per_hour
+    plan.assumptions["price"] = f"${plan.gpu.usd_per_hour}/GPU-hour ({plan.gpu.price_source or 'your table'})"
+
+
+def _plan_platform(plan: Plan, document: dict[str, Any], options: PlanOptions) -> None:
+    hyperparameters = document.get("hyperparameters") or {}
+    epochs = hyperparameters.get("epochs")
+    per_token = options.platform_usd_per_mtoken
+    fees: dict[str, Any] = {
+        "minimum_usd_per_job": PLATFORM_MINIMUM_USD,
+        "storage_usd_per_month": PLATFORM_STORAGE_USD_PER_MONTH,
+        "usd_per_mtoken": per_token,
+        "training_steps": hyperparameters.get("training_steps"),
+        "epochs": epochs,
+    }
+    plan.assumptions["hardware"] = "La Plateforme trains on Mistral's hardware: no memory plan"
+    if options.tokens is not None:
+        plan.training_tokens = round(options.tokens * (epochs or 1))
+        if not epochs:
+            plan.notes.append("training_steps set: Mistral decides the tokens per step; counted as one pass")
+    if per_token is None:
+        plan.notes.append(
+            "Mistral publishes no per-token fine-tuning price: give --platform-price-per-mtoken "
+            "(the job's metadata.cost shows it after validation)"
+        )
+        plan.cost_usd = PLATFORM_MINIMUM_USD
+    elif plan.training_tokens is not None:
+        plan.cost_usd = max(PLATFORM_MINIMUM_USD, plan.training_tokens / 1e6 * per_token)
+    fees["job_usd"] = plan.cost_usd
+    plan.platform = fees
+
+
+def _plan_serving(plan: Plan, question: ServingQuestion, table: dict[str, Gpu]) -> dict[str, Any]:
+    if plan.architecture is None:
+        raise PlanError(
+            f"serving cost needs the model's architecture; {plan.model!r} is not in the catalogue"
+        )
+    gpu = find_gpu(question.gpu, table) if question.gpu else plan.gpu
+    if gpu is None:
+        raise PlanError("serving cost: give --serve-gpu NAME (this recipe trains on hosted hardware)")
+    total = count_parameters(plan.architecture, {}).total
+    weights_gib = total * 2 / GIB
+    gpus_per_replica = math.ceil(weights_gib * KV_CACHE_FACTOR / (gpu.memory_gib * VLLM_MEMORY_UTILIZATION))
+    throughput = question.tokens_per_second_per_gpu
+    derived = throughput is None
+    if throughput is None:
+        throughput = gpu.bf16_tflops * 1e12 * SERVE_MFU / (2 * active_parameters(plan.architecture))
+    tokens_per_month = question.requests_per_month * question.tokens_per_request
+    needed_per_second = tokens_per_month / (HOURS_PER_MONTH * 3600)
+    replicas = max(1, math.ceil(needed_per_second / (throughput * gpus_per_replica)))
+    gpus = replicas * gpus_per_replica
+    self_hosted = gpus * gpu.usd_per_hour * HOURS_PER_MONTH
+    api = tokens_per_month / 1e6 * question.api_usd_per_mtoken
+    return {
+        "gpu": gpu.name,
+        "gpus": gpus,
+        "requests_per_month": question.requests_per_month,
+        "tokens_per_request": question.tokens_per_request,
+        "tokens_per_second_per_gpu": round(throughput, 1),
+        "self_hosted_usd_per_month": round(self_hosted, 2),
+        "api_usd_per_month": round(api, 2),
+        "self_hosted_vs_api": round(self_hosted / api - 1, 4) if api else None,
+        "assumptions": [
+            f"vLLM on {gpus}× {gpu.name}, always on, {HOURS_PER_MONTH} h/month at ${gpu.usd_per_hour}/GPU-hour",
+            f"{gpus_per_replica} GPU(s) per replica: 16-bit weights {weights_gib:.1f} GiB × {KV_CACHE_FACTOR} for "
+            f"the KV cache within {VLLM_MEMORY_UTILIZATION:.0%} of {gpu.memory_gib} GiB",
+            (
+                f"{throughput:,.0f} tokens/s per GPU, "
+                + (
+                    f"derived: {SERVE_MFU:.0%} of the BF16 peak ÷ 2 FLOPs per active parameter "
+                    "(--serve-tokens-per-second to use a measured figure)"
+                    if derived
+                    else "given"
+                )
+            ),
+            f"load spread evenly over the month ({needed_per_second:,.1f} tokens/s on average; peaks need more)",
+            f"API at ${question.api_usd_per_mtoken}/M tokens, input and output alike",
+        ],
+    }
