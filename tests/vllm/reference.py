@@ -1,0 +1,73 @@
+"""References the vLLM tier compares against, computed without vLLM: HF transformers + peft, and the
+adapters and data the tests feed in."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+LABELS = [
+    "Home > Kitchen > Knives",
+    "Home > Kitchen > Pans",
+    "Home > Garden > Tools",
+    "Toys > Puzzles > Jigsaw",
+]
+
+
+def make_adapter(base: Path, folder: Path, **lora: Any) -> Path:
+    """A peft LoRA adapter on `base` with random (seeded) A and B, saved to `folder`."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(base)
+    torch.manual_seed(1)
+    peft_model = get_peft_model(model, LoraConfig(init_lora_weights=False, lora_dropout=0.0, **lora))
+    with torch.no_grad():  # larger than peft's test init, so the adapter changes greedy outputs
+        for name, parameter in peft_model.named_parameters():
+            if "lora_B" in name:
+                parameter.normal_(0.0, 0.2)
+    peft_model.save_pretrained(folder)
+    return folder
+
+
+def write_jsonl(path: Path, rows: list[dict[str, Any]]) -> Path:
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    return path
+
+
+def hf_greedy(
+    model_dir: Path, adapter: Path | None, prompts: list[list[int]], max_new_tokens: int
+) -> list[list[int]]:
+    """The reference: HF transformers (+ peft) greedy decoding, one prompt at a time, stopping at </s>."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    model: Any = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
+    if adapter is not None:
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(model, str(adapter))
+    model.eval()
+    outputs = []
+    with torch.no_grad():
+        for ids in prompts:
+            generated = model.generate(
+                input_ids=torch.tensor([ids]),
+                attention_mask=torch.ones(1, len(ids), dtype=torch.long),
+                max_new_tokens=max_new_tokens,
+                do_sample=False,
+            )
+            outputs.append(generated[0][len(ids) :].tolist())
+    return outputs
+
+
+def chat_prompt_ids(model_dir: Path, messages: list[dict[str, Any]]) -> list[int]:
+    """Prompt token ids the HF way (apply_chat_template tokenizing itself)."""
+    from transformers import AutoTokenizer
+
+    encoded = AutoTokenizer.from_pretrained(model_dir).apply_chat_template(
+        messages, add_generation_prompt=True, tokenize=True, return_dict=True
+    )
+    return list(encoded["input_ids"])
