@@ -169,8 +169,8 @@ def submit(
             print_json(submission.as_json())
         else:
             for data_file in submission.files:
-                reuse = f"reuse {data_file.file_id}" if data_file.file_id else "upload"
-                say(f"dry run: would {reuse} for {data_file.path} ({data_file.path.stat().st_size:,} bytes)")
+                action = f"reuse {data_file.file_id} for" if data_file.file_id else "upload"
+                say(f"dry run: would {action} {data_file.path} ({data_file.path.stat().st_size:,} bytes)")
             say("dry run: would create this job (nothing was sent):")
             print_json(submission.payload)
         return

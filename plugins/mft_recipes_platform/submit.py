@@ -164,15 +164,40 @@ def check_data(
             f"{file_report.file}: valid examples {file_report.valid_examples:,}, "
             f"tokens {file_report.total_tokens:,}"
         )
-    errors = [problem for problem in report.problems if problem.is_error]
-    if not report.valid:
-        shown = [str(problem) for problem in errors[:10]]
+    errors = [str(problem) for problem in report.problems if problem.is_error]
+    errors += undeclared_labels(submission.payload, report.files)
+    if errors:
+        shown = errors[:10]
         more = max(len(errors) - len(shown), 0)
         raise SubmitError(
             "the data is not valid for La Plateforme; nothing was uploaded:\n"
             + "\n".join(shown)
             + (f"\n... and {more} more (mft-recipes data check FILE)" if more else "")
         )
+
+
+def undeclared_labels(payload: dict[str, Any], file_reports: list[Any]) -> list[str]:
+    """For a classifier job: labels in the data that its classifier_targets do not declare (the model
+    has no output for them), and label keys that are no target at all."""
+    declared = {target["name"]: set(target["labels"]) for target in payload.get("classifier_targets") or []}
+    if not declared:
+        return []
+    found = []
+    for file_report in file_reports:
+        for target, counts in file_report.labels.items():
+            if target not in declared:
+                found.append(
+                    f"{file_report.file}: label key {target!r} is not a classifier target "
+                    f"(targets: {', '.join(declared)})"
+                )
+                continue
+            for label, count in sorted(counts.items()):
+                if label not in declared[target]:
+                    found.append(
+                        f"{file_report.file}: {target} label {label!r} ({count} samples) is not declared; "
+                        f"add it to the recipe's labels for {target} or fix the data"
+                    )
+    return found
 
 
 def upload_files(

@@ -391,3 +391,51 @@ def test_submit_refuses_a_recipe_for_another_target(run, server, data):
     assert result.exit_code == 2
     assert "not La Plateforme" in result.stderr
     assert server.requests == []
+
+
+CLASSIFIER_LINES = [
+    {
+        "text": "Noise-cancelling over-ear headphones",
+        "labels": {"level1": "Electronics", "level2": "Audio", "level3": "Headphones"},
+    },
+    {"text": "Glass blender, 1.5 L", "labels": {"level1": "Home", "level2": "Kitchen", "level3": "Blenders"}},
+]
+CLASSIFIER_WORDS = [
+    "level1_labels=[Electronics, Home]",
+    "level2_labels=[Audio, Kitchen]",
+    "level3_labels=[Headphones, Blenders]",
+]
+
+
+def test_submit_a_three_level_classifier_job(run, server, tmp_path):
+    train = tmp_path / "products.jsonl"
+    train.write_text("".join(json.dumps(line) + "\n" for line in CLASSIFIER_LINES))
+    result = run("submit", "platform-classifier", *CLASSIFIER_WORDS, "level3_weight=2", "--train", str(train))
+
+    assert result.exit_code == 0, result.output
+    (create,) = server.calls("POST", JOBS)
+    assert create.json["job_type"] == "classifier"
+    assert create.json["classifier_targets"] == [
+        {"name": "level1", "labels": ["Electronics", "Home"], "weight": 1.0, "loss_function": "single_class"},
+        {"name": "level2", "labels": ["Audio", "Kitchen"], "weight": 1.0, "loss_function": "single_class"},
+        {
+            "name": "level3",
+            "labels": ["Headphones", "Blenders"],
+            "weight": 2.0,
+            "loss_function": "single_class",
+        },
+    ]
+
+
+def test_classifier_data_with_an_undeclared_label_is_refused_before_any_upload(run, server, tmp_path):
+    train = tmp_path / "products.jsonl"
+    lines = [
+        *CLASSIFIER_LINES,
+        {"text": "Toaster", "labels": {"level1": "Home", "level2": "Kitchen", "level3": "Toasters"}},
+    ]
+    train.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    result = run("submit", "platform-classifier", *CLASSIFIER_WORDS, "--train", str(train))
+
+    assert result.exit_code == 1
+    assert "level3 label 'Toasters' (1 samples) is not declared" in result.stderr
+    assert server.requests == []
