@@ -282,6 +282,8 @@ def check_files(
             done += len(chunk.data)
             if progress is not None:
                 progress(done, total_bytes)
+    for report in reports:
+        checker.finish(report)
     return CheckReport(fmt, choice, reports, training, clean)
 
 
@@ -370,7 +372,7 @@ def check_chunk(chunk: Chunk) -> ChunkResult:
             result.note(number, Finding("W_BLANK_LINE", (), "a blank line; trainers skip or refuse it"))
             continue
         example, findings = _parse(raw)
-        if example is not None:
+        if not findings:
             findings = check_classifier(example) if classifier else check_chat(example)
         for finding in findings:
             result.note(number, finding)
@@ -485,6 +487,11 @@ class _Aggregator:
                 ),
                 self.limit,
             )
+
+    def finish(self, report: FileReport) -> None:
+        if report.examples == 0:
+            message = "the file has no examples" + (" (only blank lines)" if report.blank_lines else "")
+            report.add(Problem(message, code="E_EMPTY_FILE", source="data", file=report.file), self.limit)
 
     def add(
         self, report: FileReport, result: ChunkResult, chunk: Chunk, clean_file: IO[bytes] | None

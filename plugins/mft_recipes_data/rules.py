@@ -49,6 +49,7 @@ CODES: dict[str, tuple[str, str]] = {
     "E_LABELS": ("error", "a classifier example without a `labels` object"),
     "E_LABEL_VALUE": ("error", "a label that is not a non-empty string or a list of them"),
     "E_TOKENIZER": ("error", "the model's tokenizer cannot encode the example"),
+    "E_EMPTY_FILE": ("error", "a file without a single example"),
     "E_FILE_TOO_LARGE": ("error", "over La Plateforme's size limit (512 MB training, 1 MB validation)"),
     "W_FILE_TOO_LARGE": (
         "warning",

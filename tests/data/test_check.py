@@ -1,0 +1,178 @@
+"""`data check` as people use it: the clean copy, recipes' sequence length and steps, classifier labels,
+line numbers across chunk boundaries, the exit codes, and JSON output that matches its schema."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import jsonschema
+import pytest
+from mft_recipes_data.check import CheckError, check_files
+
+from mft_recipes.schemas import load_schema
+
+from .conftest import chat, data_cli
+from .test_tokens import reference_count
+
+VALID = chat("What is the capital of France?", "Paris.")
+SECOND = chat("And of Italy?", "Rome.", system="Answer in one word.")
+INVALID = chat("A question without an answer")
+
+
+def test_write_clean_keeps_the_valid_examples_once_and_never_touches_the_input(
+    jsonl: Callable[..., Path], tmp_path: Path
+) -> None:
+    source = jsonl(
+        VALID, "{broken", INVALID, "", VALID, SECOND, json.dumps(SECOND, indent=None, sort_keys=True)
+    )
+    before = source.read_bytes()
+    clean = tmp_path / "clean.jsonl"
+    result = data_cli("check", str(source), "--model", "v3", "--write-clean", str(clean))
+    assert result.exit_code == 1
+    assert source.read_bytes() == before
+    assert [json.loads(line) for line in clean.read_text().splitlines()] == [VALID, SECOND]
+    assert "wrote 2 examples" in result.stdout
+    assert (
+        "2 W_DUPLICATE" in result.stdout and "1 E_JSON" in result.stdout and "1 E_LAST_ROLE" in result.stdout
+    )
+    again = data_cli("check", str(clean), "--model", "v3")
+    assert again.exit_code == 0, again.output
+    assert check_files([clean]).problems == []
+
+
+def test_write_clean_refuses_to_overwrite_the_input(jsonl: Callable[..., Path]) -> None:
+    source = jsonl(VALID)
+    with pytest.raises(CheckError, match="must not overwrite the input"):
+        check_files([source], write_clean=source)
+    result = data_cli("check", str(source), "--write-clean", str(source))
+    assert result.exit_code == 2
+    assert source.read_bytes() == json.dumps(VALID).encode() + b"\n"
+
+
+def test_a_recipe_gives_sequence_len_tokens_and_steps_per_epoch(jsonl: Callable[..., Path]) -> None:
+    """mistral-7b-qlora packs samples (micro_batch_size 2, gradient_accumulation_steps 4, one GPU, 2 epochs,
+    2% held out); with sequence_len=128, the long example is dropped as axolotl drops it."""
+    short = [chat(f"Question number {number}?", f"Answer number {number}.") for number in range(40)]
+    long = chat("word " * 300, "ok")
+    report = check_files([jsonl(*short, long)], recipe="mistral-7b-qlora", overrides={"sequence_len": 128})
+    kept = [reference_count("v3", example) for example in short]
+    assert reference_count("v3", long) > 128 >= max(kept)
+    epoch = report.epoch
+    assert epoch is not None and report.training is not None
+    assert epoch.over_sequence_len == 1
+    assert epoch.tokens_per_epoch == round(sum(kept) * 0.98)
+    assert epoch.steps_per_epoch == math.ceil(round(sum(kept) * 0.98) / (128 * 2 * 4))
+    assert epoch.total_steps == 2 * epoch.steps_per_epoch
+    assert [problem.line for problem in report.problems if problem.code == "W_TOO_LONG"] == [41]
+    assert report.valid  # too long is a warning: the trainer copes
+
+
+def test_a_platform_classifier_recipe_checks_classifier_data_with_its_limits(
+    jsonl: Callable[..., Path],
+) -> None:
+    examples = [{"text": f"product {n}", "labels": {"level1": "A" if n % 3 else "B"}} for n in range(9)]
+    report = check_files([jsonl(*examples)], recipe="platform-classifier")
+    assert report.format == "classifier" and report.training is not None and report.training.platform
+    assert report.files[0].labels == {"level1": {"A": 6, "B": 3}}
+    assert report.valid
+
+
+def test_classifier_labels_are_counted_per_target(jsonl: Callable[..., Path]) -> None:
+    lines = [
+        {"text": "Wireless headphones", "labels": {"category": "audio", "tags": ["wireless", "sale"]}},
+        {"text": "Drill", "labels": {"category": "tools", "tags": ["sale"]}},
+        {"messages": [{"role": "user", "content": "Bluetooth speaker"}], "labels": {"category": "audio"}},
+        {"text": "No labels"},
+    ]
+    result = data_cli("check", str(jsonl(*lines)), "--format", "classifier", "--json")
+    assert result.exit_code == 1
+    report = json.loads(result.stdout)
+    assert report["files"][0]["labels"] == {
+        "category": {"audio": 2, "tools": 1},
+        "tags": {"sale": 2, "wireless": 1},
+    }
+    assert report["files"][0]["problem_counts"] == {"E_LABELS": 1}
+
+
+def test_line_numbers_hold_across_chunks_and_lines_longer_than_a_chunk(jsonl: Callable[..., Path]) -> None:
+    lines = [VALID, chat("x" * 5000, "long line"), INVALID, VALID, "", INVALID]
+    report = check_files([jsonl(*lines)], jobs=1, chunk_bytes=64)
+    assert [(p.line, p.code) for p in report.problems] == [
+        (3, "E_LAST_ROLE"),
+        (4, "W_DUPLICATE"),
+        (5, "W_BLANK_LINE"),
+        (6, "E_LAST_ROLE"),
+    ]
+    assert report.examples == 5
+
+
+def test_problems_beyond_the_limit_are_counted_not_listed(jsonl: Callable[..., Path]) -> None:
+    report = check_files([jsonl(*[INVALID] * 50)], max_problems=10, jobs=1)
+    assert len(report.problems) == 10
+    assert report.files[0].problem_counts["E_LAST_ROLE"] == 50
+    assert report.files[0].problems_omitted == 40
+
+
+def test_duplicates_are_found_across_files(jsonl: Callable[..., Path]) -> None:
+    train, validation = jsonl(VALID, SECOND), jsonl(SECOND)
+    report = check_files([train, validation], roles={str(validation): "validation"}, jobs=1)
+    [problem] = report.problems
+    assert (problem.code, problem.file, problem.line) == ("W_DUPLICATE", str(validation), 1)
+    assert problem.message == f"the same example as {train} line 2"
+    assert [file.role for file in report.files] == ["train", "validation"]
+
+
+def test_json_output_matches_its_schema(jsonl: Callable[..., Path], tmp_path: Path) -> None:
+    schema = load_schema("data-check")
+    for args in (
+        [str(jsonl(VALID, INVALID, "{", VALID))],
+        [str(jsonl(VALID)), "--recipe", "mixtral-moe", "--write-clean", str(tmp_path / "out.jsonl")],
+        [str(jsonl({"text": "t", "labels": {"a": "b"}})), "--format", "classifier", "--role", "validation"],
+        [str(jsonl())],
+    ):
+        result = data_cli("check", *args, "--json")
+        jsonschema.validate(json.loads(result.stdout), schema)
+
+
+def test_exit_codes_and_usage_errors(jsonl: Callable[..., Path]) -> None:
+    assert data_cli("check", str(jsonl(VALID))).exit_code == 0
+    assert data_cli("check", str(jsonl(VALID, INVALID))).exit_code == 1
+    unknown = data_cli("check", str(jsonl(VALID)), "--model", "llama-3")
+    assert unknown.exit_code == 2 and "unknown model 'llama-3'" in unknown.stderr
+    assert data_cli("check", str(jsonl(VALID)), "--recipe", "no-such-recipe").exit_code == 2
+    assert data_cli("check", str(jsonl(VALID)), "--set", "sequence_len=9").exit_code == 2
+
+
+def test_the_installed_command_reports_without_a_progress_bar_when_piped(jsonl: Callable[..., Path]) -> None:
+    """The real console script: `data` is registered by the plugin, problems go to stderr with their
+    line, the summary to stdout, and nothing else (no progress bar) when the output is not a terminal."""
+    path = jsonl(VALID, INVALID)
+    script = Path(sys.executable).with_name("mft-recipes")
+    completed = subprocess.run(
+        [str(script), "data", "check", str(path), "--model", "Mistral-7B-v0.3"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "COLUMNS": "200"},
+        check=False,
+    )
+    assert completed.returncode == 1
+    assert completed.stderr == (
+        f"{path}:2: error: messages[0]: the last message must be from the assistant, got user [E_LAST_ROLE]\n"
+    )
+    assert completed.stdout.startswith(f"{path} (train): INVALID: 2 examples, 1 valid, 1 invalid\n")
+    assert "\r" not in completed.stdout + completed.stderr
+
+
+def test_progress_is_reported_up_to_the_whole_size(jsonl: Callable[..., Path]) -> None:
+    path = jsonl(*[VALID] * 100)
+    seen: list[tuple[int, int]] = []
+    check_files([path], jobs=1, chunk_bytes=512, progress=lambda done, total: seen.append((done, total)))
+    assert len(seen) > 5
+    assert seen[-1] == (path.stat().st_size, path.stat().st_size)
+    assert [done for done, _ in seen] == sorted(done for done, _ in seen)

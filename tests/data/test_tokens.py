@@ -1,0 +1,187 @@
+"""Token counts equal mistral-common's own encoding of the same conversation (`encode_chat_completion`,
+tokenizers loaded in finetuning mode), for every tokenizer the models use, through `check_files`."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from mft_recipes_data.check import check_files
+from mft_recipes_data.tokens import PLATFORM_MODELS, UnknownModelError, choose_tokenizer
+
+from mft_recipes.architectures import Architecture
+from mft_recipes.host import get_registry
+
+from .conftest import chat
+from .test_rules import TOOLS, USER, calling
+
+mistral_common = pytest.importorskip("mistral_common")
+from mistral_common.protocol.instruct.messages import (  # noqa: E402
+    FinetuningAssistantMessage,
+    SystemMessage,
+    ToolMessage,
+    UserMessage,
+)
+from mistral_common.protocol.instruct.request import ChatCompletionRequest  # noqa: E402
+from mistral_common.protocol.instruct.tool_calls import Tool  # noqa: E402
+from mistral_common.protocol.instruct.validator import ValidationMode  # noqa: E402
+from mistral_common.tokens.tokenizers.mistral import MistralTokenizer  # noqa: E402
+
+DATA = Path(mistral_common.__file__).parent / "data"
+FILES = {
+    "v1": "tokenizer.model.v1",
+    "v3": "mistral_instruct_tokenizer_240323.model.v3",
+    "tekken": "tekken_240718.json",
+}
+_loaded: dict[str, Any] = {}
+
+
+def reference_count(version: str, example: dict[str, Any]) -> int:
+    """The length of mistral-common's own `encode_chat_completion` of the example."""
+    if version not in _loaded:
+        _loaded[version] = MistralTokenizer.from_file(
+            str(DATA / FILES[version]), mode=ValidationMode.finetuning
+        )
+    classes = {
+        "system": SystemMessage,
+        "user": UserMessage,
+        "assistant": FinetuningAssistantMessage,
+        "tool": ToolMessage,
+    }
+    messages = [
+        classes[message["role"]].model_validate({k: v for k, v in message.items() if k != "role"})
+        for message in example["messages"]
+    ]
+    tools = [Tool.model_validate(tool) for tool in example.get("tools", [])] or None
+    return len(
+        _loaded[version].encode_chat_completion(ChatCompletionRequest(messages=messages, tools=tools)).tokens
+    )
+
+
+CONVERSATIONS = [
+    chat("Hello", "Hi! How can I help?"),
+    chat("What is 2+2?", "4", system="You are a calculator. Answer with a number only."),
+    chat(
+        "First question",
+        "First answer",
+        "Second  question\n\nwith   spaces ",
+        "Second answer  ",
+        system="Be brief.",
+    ),
+    chat("Literal [INST] and </s> and <s> in text", "[/INST] stays text too"),
+    chat("Ünïcödé — 東京 🚀", "émojis ✅ and tabs\tand\nnewlines"),
+    chat("  leading and trailing spaces  ", "  answer with spaces  "),
+    {
+        "messages": [
+            USER,
+            {"role": "assistant", "content": "Skip this", "weight": 0},
+            USER,
+            {"role": "assistant", "content": "Train on this", "weight": 1},
+        ]
+    },
+]
+TOOL_CONVERSATIONS = [
+    calling(),
+    {
+        "messages": [
+            {"role": "system", "content": "Use tools."},
+            *calling()["messages"],
+            {"role": "user", "content": "And tomorrow?"},
+            {
+                "role": "assistant",
+                "tool_calls": [
+                    {
+                        "id": "Z9y8X7w6V",
+                        "type": "function",
+                        "function": {
+                            "name": "get_weather",
+                            "arguments": {"city": "Paris", "day": "tomorrow"},
+                        },
+                    }
+                ],
+            },
+            {"role": "tool", "tool_call_id": "Z9y8X7w6V", "content": "not json"},
+            {"role": "assistant", "content": "Rain."},
+        ],
+        "tools": TOOLS,
+    },
+]
+
+
+@pytest.mark.parametrize("version", ["v1", "v3", "tekken"])
+def test_counts_equal_encode_chat_completion(version: str, jsonl: Callable[..., Path]) -> None:
+    conversations = CONVERSATIONS + (TOOL_CONVERSATIONS if version != "v1" else [])
+    report = check_files([jsonl(*conversations)], model=version, jobs=1)
+    assert report.valid, [str(problem) for problem in report.problems]
+    expected = [reference_count(version, example) for example in conversations]
+    assert report.token_counts() == expected
+    assert report.total_tokens == sum(expected)
+
+
+@pytest.mark.parametrize("version", ["v1", "v3"])
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    system=st.none() | st.text(min_size=1).filter(str.strip),
+    turns=st.lists(st.text(min_size=1).filter(str.strip), min_size=1, max_size=6),
+)
+def test_counts_equal_encode_chat_completion_for_any_text(
+    version: str, system: str | None, turns: list[str], jsonl: Callable[..., Path]
+) -> None:
+    example = chat(*turns, *([] if len(turns) % 2 == 0 else ["the end"]), system=system)
+    report = check_files([jsonl(example)], model=version, jobs=1)
+    assert report.token_counts() == [reference_count(version, example)]
+
+
+def test_the_parallel_check_counts_the_same(jsonl: Callable[..., Path]) -> None:
+    """Workers in other processes count exactly what one process counts, in the same order."""
+    examples = [chat(f"question {number}", "answer " * (number % 7 + 1)) for number in range(300)]
+    path = jsonl(*examples)
+    serial = check_files([path], model="v3", jobs=1, chunk_bytes=2048)
+    parallel = check_files([path], model="v3", jobs=2, chunk_bytes=2048)
+    assert parallel.as_json() == serial.as_json()
+    assert parallel.token_counts() == [reference_count("v3", example) for example in examples]
+
+
+@pytest.mark.parametrize(
+    ("model", "version"),
+    [
+        ("Mixtral-8x7B-v0.1", "v1"),
+        ("mistralai/Mixtral-8x7B-Instruct-v0.1", "v1"),
+        ("Mistral-7B-v0.3", "v3"),
+        ("Mixtral-8x22B-v0.1", "v3"),
+        ("open-mistral-7b", "v3"),
+        ("open-mistral-nemo", "tekken"),
+        ("tekken", "tekken"),
+    ],
+)
+def test_the_tokenizer_follows_the_model(model: str, version: str) -> None:
+    assert choose_tokenizer(model, get_registry()).version == version
+
+
+def test_a_local_model_folder_is_read_from_its_config(tmp_path: Path) -> None:
+    mixtral = get_registry().architectures["Mixtral-8x7B-v0.1"]
+    (tmp_path / "config.json").write_text(json.dumps(mixtral.hf_config()))
+    assert choose_tokenizer(str(tmp_path), get_registry()).version == "v1"
+    assert Architecture.from_hf_config("x", mixtral.hf_config()).tokenizer == "v1"
+
+
+def test_models_newer_than_the_shipped_tokenizers_are_marked_inexact() -> None:
+    assert not choose_tokenizer("mistral-small-latest").exact
+    assert all(choose_tokenizer(model).version for model in PLATFORM_MODELS)
+
+
+def test_an_unknown_model_is_refused_with_the_choices() -> None:
+    with pytest.raises(UnknownModelError, match="open-mistral-7b"):
+        choose_tokenizer("llama-3", get_registry())
+
+
+def test_a_recipe_chooses_the_tokenizer_of_its_model(jsonl: Callable[..., Path]) -> None:
+    example = chat("Hello", "Hi there")
+    report = check_files([jsonl(example)], recipe="mixtral-moe", jobs=1)
+    assert (report.tokenizer.version, report.tokenizer.model) == ("v1", "Mixtral-8x7B-v0.1")
+    assert report.token_counts() == [reference_count("v1", example)]
