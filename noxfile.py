@@ -53,7 +53,7 @@ def lint(session: nox.Session) -> None:
 @nox.session(python=PYTHON)
 def tests(session: nox.Session) -> None:
     """The fast tier: host, recipes, validators, data, plan, La Plateforme against a local server."""
-    session.install("-e", ".[dev,platform]")
+    session.install("-e", ".[dev,platform,plot]")  # plot: `plan --plot` is tested, not skipped
     session.run("pytest", "-m", "not axolotl and not vllm", *session.posargs)
 
 

@@ -180,7 +180,8 @@ def estimate_memory(
         # in the dtype axolotl loaded them in.
         param_bytes = 4 if setup.method != "full" else setup.compute_bytes
         grad_bytes, master_bytes = param_bytes, 0
-    states, state_bytes = _optimizer_states(setup.optimizer, param_bytes, notes)
+    # The optimizer's states take the dtype of the weights it updates: DeepSpeed's fp32 master copies.
+    states, state_bytes = _optimizer_states(setup.optimizer, master_bytes or param_bytes, notes)
     grad_share = 1 / gpus if setup.zero_stage >= 2 or setup.fsdp else 1.0
     optimizer_share = 1 / gpus if setup.zero_stage >= 1 or setup.fsdp else 1.0
     optimizer_bytes = trainable * (states * state_bytes + master_bytes)
@@ -258,13 +259,13 @@ def _frozen_storage(
     return label16, float(dtype)
 
 
-def _optimizer_states(optimizer: str, param_bytes: int, notes: list[str]) -> tuple[int, float]:
+def _optimizer_states(optimizer: str, weight_bytes: int, notes: list[str]) -> tuple[int, float]:
     """(states per parameter, bytes per state element) of an axolotl `optimizer` name."""
     name = optimizer.lower()
     family = "lion" if "lion" in name else "sgd" if "sgd" in name else "adam"
     if family == "adam" and "adam" not in name:
         notes.append(f"optimizer {optimizer!r} is not modelled: planned as AdamW")
-    state_bytes = OPTIMIZER_8BIT_BYTES if "8bit" in name else float(param_bytes)
+    state_bytes = OPTIMIZER_8BIT_BYTES if "8bit" in name else float(weight_bytes)
     return OPTIMIZER_STATES[family], state_bytes
 
 

@@ -1,0 +1,202 @@
+"""`mft-recipes plan` as users call it: every built-in recipe planned and fitting its own hardware, JSON
+that matches schemas/plan.schema.json, time/cost/fees/serving against hand-worked figures, the GPU table
+override, `--data`, and the short plan in `list`/`show` and the warning in `render`."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+from mft_recipes_plan.command import plan_command
+
+from mft_recipes import cli as cli_module
+from mft_recipes.host import get_registry
+from mft_recipes.schemas import check_against_schema
+
+BUILT_IN = sorted(name for name, recipe in get_registry().recipes.items() if recipe.plugin == "catalogue")
+
+
+def plan(*args: str) -> Result:
+    return CliRunner().invoke(plan_command, list(args))
+
+
+def plan_json(*args: str) -> dict:
+    result = plan(*args, "--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert check_against_schema(data, "plan") == []
+    return data
+
+
+@pytest.mark.parametrize("name", BUILT_IN)
+def test_every_built_in_recipe_is_planned_and_fits_its_hardware(name: str) -> None:
+    data = plan_json(name, "--tokens", "1000000")
+    recipe = get_registry().recipes[name]
+    if recipe.target != "axolotl":
+        assert data["platform"]["minimum_usd_per_job"] == 4.0 and data["memory_per_gpu_gib"] is None
+        return
+    assert data["gpu"]["name"] == recipe.hardware.gpu and data["gpus"] == recipe.hardware.gpus
+    assert data["memory_per_gpu_gib"] == pytest.approx(sum(data["memory_breakdown_gib"].values()), abs=0.01)
+    assert data["fits"] is True, (
+        f"{name} needs {data['memory_per_gpu_gib']} GiB of {data['gpu']['memory_gib']}"
+    )
+    assert data["time_hours"] > 0 and data["cost_usd"] > 0
+
+
+def test_the_default_qlora_recipe_counts_what_it_trains() -> None:
+    data = plan_json("mistral-7b-qlora")
+    # r=32 on q,k,v,o and gate,up,down of 32 layers: 32·32·(26,624 + 3·18,432).
+    assert (data["total_params"], data["trainable_params"]) == (7_248_023_552, 83_886_080)
+    assert data["time_hours"] is None and data["cost_usd"] is None  # no --tokens, no time
+
+
+def test_time_and_cost_by_hand() -> None:
+    data = plan_json(
+        "mistral-7b-lora", "--tokens", "1000000", "--mfu", "0.5", "--gpu", "a100-80gb", "--gpus", "2"
+    )
+    tokens = 1_000_000 * (1 - 0.02) * 2  # val_set_size 0.02, 2 epochs (the recipe's defaults)
+    assert data["training_tokens"] == tokens
+    # LoRA with checkpointing: forward, backward to the inputs, recompute = 3 passes × 2 FLOPs per active
+    # weight (7,113,805,824 without the embedding lookup); attention 2·32 layers·4096·8192 per pass, 4
+    # passes; adapters (83,886,080 at r=32) 2·4 FLOPs each.
+    flops = 6 * 7_113_805_824 + 4 * 2 * 32 * 4096 * 8192 + 8 * 83_886_080
+    assert data["flops_per_token"] == flops
+    hours = tokens * flops / (2 * 312e12 * 0.5) / 3600
+    assert data["time_hours"] == pytest.approx(hours, abs=1e-3)
+    assert data["cost_usd"] == pytest.approx(hours * 2 * 1.79, abs=0.01)
+
+
+def test_platform_fees() -> None:
+    data = plan_json("platform-mistral-7b", "--tokens", "5000000", "--platform-price-per-mtoken", "1.5")
+    assert data["cost_usd"] == 7.5 and data["platform"]["storage_usd_per_month"] == 2.0
+    assert (
+        plan_json("platform-mistral-7b", "--tokens", "1000", "--platform-price-per-mtoken", "1.5")["cost_usd"]
+        == 4.0
+    )
+
+
+def test_serving_cost_by_hand() -> None:
+    data = plan_json(
+        "mistral-7b-qlora",
+        "--requests-per-month",
+        "500000",
+        "--tokens-per-request",
+        "1000",
+        "--api-price-per-mtoken",
+        "0.25",
+        "--serve-gpu",
+        "l4-24gb",
+        "--serve-tokens-per-second",
+        "1000",
+    )
+    serving = data["serving"]
+    # 5e8 tokens/month is 190 tokens/s on average: one L4 (13.5 GiB of weights fit) at $0.71 for 730 h.
+    assert serving["gpus"] == 1
+    assert serving["self_hosted_usd_per_month"] == pytest.approx(0.71 * 730)
+    assert serving["api_usd_per_month"] == pytest.approx(125.0)
+    assert serving["self_hosted_vs_api"] == pytest.approx(0.71 * 730 / 125 - 1, abs=1e-4)
+
+
+def test_a_gpu_table_file_overrides_and_adds(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    table = tmp_path / "gpus.yaml"
+    table.write_text(
+        "gpus:\n  l4-24gb: {memory_gib: 10, bf16_tflops: 100, usd_per_hour: 0.5}\n"
+        "  my-card: {memory_gib: 200, bf16_tflops: 1000, usd_per_hour: 9}\n"
+    )
+    assert plan_json("mistral-7b-qlora", "--gpu-table", str(table))["fits"] is False
+    monkeypatch.setenv("MFT_RECIPES_GPU_TABLE", str(table))
+    assert plan_json("mixtral-moe", "--gpu", "my-card")["gpu"]["memory_gib"] == 200
+
+
+def test_errors_name_what_is_wrong(tmp_path: Path) -> None:
+    result = plan("mistral-7b-qlora", "--gpu", "b200")
+    assert result.exit_code == 2 and "unknown GPU 'b200'; known: a100-40gb" in result.stderr
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("gpus:\n  x: {memory_gib: lots, bf16_tflops: 1, usd_per_hour: 1}\n")
+    result = plan("mistral-7b-qlora", "--gpu-table", str(bad))
+    assert (
+        result.exit_code == 2
+        and f"{bad}: gpus.x.memory_gib: expected a positive number, got 'lots'" in result.stderr
+    )
+    data_file = tmp_path / "t.jsonl"
+    data_file.write_text("")
+    result = plan("mistral-7b-qlora", "--tokens", "5", "--data", str(data_file))
+    assert result.exit_code == 2 and "give --tokens N or --data FILE, not both" in result.stderr
+    result = plan("mistral-7b-qlora", "lora_r=0")
+    assert result.exit_code == 2 and "lora_r=0" in result.stderr
+
+
+def test_data_tokens_come_from_the_data_checker(tmp_path: Path) -> None:
+    pytest.importorskip("mistral_common")
+    from mft_recipes_data.check import check_files
+
+    data_file = tmp_path / "train.jsonl"
+    lines = [
+        {
+            "messages": [
+                {"role": "user", "content": f"Question {n}?"},
+                {"role": "assistant", "content": f"Answer number {n}."},
+            ]
+        }
+        for n in range(20)
+    ]
+    data_file.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    counted = check_files([data_file], recipe="mistral-7b-qlora").total_tokens
+    assert counted > 0
+    from_data = plan_json("mistral-7b-qlora", "--data", str(data_file))
+    assert (
+        from_data["training_tokens"]
+        == plan_json("mistral-7b-qlora", "--tokens", str(counted))["training_tokens"]
+    )
+
+
+def test_plot_draws_the_breakdown(tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib")
+    out = tmp_path / "plan.png"
+    result = plan("mixtral-moe", "--plot", str(out))
+    assert result.exit_code == 0, result.output
+    assert out.read_bytes().startswith(b"\x89PNG")
+
+
+def test_list_and_show_carry_the_short_plan() -> None:
+    result = CliRunner().invoke(cli_module.cli, ["list", "--json"])
+    rows = {row["name"]: row for row in json.loads(result.stdout)}
+    assert rows["mistral-7b-qlora"]["facts"] == {
+        "trainable": "83.9M (1.16%)",
+        "memory/GPU": rows["mistral-7b-qlora"]["facts"]["memory/GPU"],
+        "fits": rows["mistral-7b-qlora"]["facts"]["fits"],
+    }
+    assert rows["mistral-7b-qlora"]["facts"]["fits"].startswith("yes")
+    assert rows["platform-mistral-7b"]["facts"]["memory/GPU"] == "hosted"
+    shown = CliRunner().invoke(cli_module.cli, ["show", "mixtral-moe"])
+    assert "plan: trainable 357.6M (0.77%)" in shown.stdout
+
+
+def test_render_warns_when_the_document_does_not_fit_its_recipe_hardware() -> None:
+    fits = CliRunner().invoke(cli_module.cli, ["render", "mistral-7b-qlora", "dataset=t.jsonl"])
+    assert fits.exit_code == 0 and "plan:" not in fits.stderr
+    too_big = CliRunner().invoke(
+        cli_module.cli,
+        ["render", "mistral-7b-qlora", "dataset=t.jsonl", "micro_batch_size=16", "sequence_len=8192"],
+    )
+    assert too_big.exit_code == 0, "a warning, not a refusal: the user may know better"
+    assert (
+        "mft-recipes: warning: plan: needs" in too_big.stderr and "1× l4-24gb has 22.49 GiB" in too_big.stderr
+    )
+
+
+def test_plan_imports_nothing_heavy() -> None:
+    code = (
+        "import sys; from mft_recipes.host import get_registry; from mft_recipes_plan import short_plan; "
+        "r = get_registry(); [short_plan(x, r) for x in r.recipes.values()]; "
+        "heavy = {'torch', 'transformers', 'peft', 'axolotl', 'vllm', 'matplotlib'} & set(sys.modules); "
+        "print(sorted(heavy))"
+    )
+    assert (
+        subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+        == "[]\n"
+    )
