@@ -125,7 +125,7 @@ def list_command(as_json: bool) -> None:
 
 @cli.command()
 @click.argument("recipe_name", metavar="RECIPE")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (schemas/recipe-show.schema.json).")
 def show(recipe_name: str, as_json: bool) -> None:
     """Show a recipe: description, parameters, the hardware it names and how to launch it."""
     recipe = recipe_or_fail(recipe_name)
@@ -273,7 +273,7 @@ def validate(files: tuple[str, ...], kind: str | None, gpus: int | None, deep: b
 
 
 @cli.command()
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (schemas/plugin-list.schema.json).")
 def plugins(as_json: bool) -> None:
     """List the loaded plugins, the distribution each comes from, and what each adds."""
     infos = list(registry().plugins.values())

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 import yaml
 
@@ -16,7 +18,7 @@ from mft_recipes.problems import Problem
 from mft_recipes.render import Target, render_recipe
 from mft_recipes.validation import Validator, validate_document
 
-from .conftest import REPO, checkout_recipes, clean_env
+from .conftest import REPO, checkout_recipes, clean_env, project_schema
 
 BUILTIN_RECIPES = set(checkout_recipes())
 
@@ -216,6 +218,9 @@ def test_the_cli_warns_once_per_broken_plugin_and_keeps_working(broken_distribut
     assert "Impostor" not in rendered.stdout
     assert yaml.safe_load(rendered.stdout)["adapter"] == "qlora"
 
+    listing = json.loads(mft("plugins", "--json", pythonpath=broken_distribution).stdout)
+    jsonschema.validate(listing, project_schema("plugin-list"))
+    assert {info["name"]: info["distribution"] for info in listing}["aa-impostor"] == "mft-recipes-broken"
     plugins = mft("plugins", pythonpath=broken_distribution).stdout
     assert "aa-import  [broken_import_plugin]  from mft-recipes-broken 1.0" in plugins
     assert "    error: failed to load (ModuleNotFoundError" in plugins

@@ -222,3 +222,15 @@ def test_list_json_matches_its_schema() -> None:
     assert result.exit_code == 0
     jsonschema.validate(yaml.safe_load(result.stdout), project_schema("recipe-list"))
     assert "schemas/recipe-list.schema.json" in mft("list", "--help").stdout
+
+
+@pytest.mark.parametrize(
+    "command, schema",
+    [(["show", RECIPE], "recipe-show"), (["plugins"], "plugin-list")],
+    ids=["show", "plugins"],
+)
+def test_show_and_plugins_json_match_their_schemas(command: list[str], schema: str) -> None:
+    result = mft(*command, "--json")
+    assert result.exit_code == 0
+    jsonschema.validate(yaml.safe_load(result.stdout), project_schema(schema))
+    assert f"schemas/{schema}.schema.json" in mft(command[0], "--help").stdout

@@ -26,6 +26,11 @@ def test_its_recipe_is_listed_beside_the_builtins(with_example_plugin: Venv) -> 
 
 
 def test_plugins_names_its_distribution_and_what_it_adds(with_example_plugin: Venv) -> None:
+    listing = json.loads(with_example_plugin.mft("plugins", "--json").stdout)
+    jsonschema.validate(listing, project_schema("plugin-list"))
+    (example,) = [info for info in listing if info["name"] == "example"]
+    assert example["added"] == {"recipe": [RECIPE], "validator": [VALIDATOR]}
+    assert example["errors"] == []
     result = with_example_plugin.mft("plugins")
     assert result.returncode == 0, result.stderr
     block = result.stdout[result.stdout.index("example  [mft_recipes_example]") :]

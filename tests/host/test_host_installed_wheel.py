@@ -87,6 +87,7 @@ def test_show_describes_the_recipe(installed: Venv, name: str) -> None:
     for parameter in recipe["parameters"]:
         assert parameter in result.stdout, f"`show {name}` does not list parameter {parameter}"
     as_json = json.loads(installed.mft("show", name, "--json").stdout)
+    jsonschema.validate(as_json, project_schema("recipe-show"))
     assert [p["name"] for p in as_json["parameters"]] == list(recipe["parameters"])
     assert as_json["hardware"] == recipe["hardware"]
 
@@ -132,7 +133,9 @@ def test_plugins_lists_the_builtins_with_their_distribution(installed: Venv) -> 
     for name in BUILTIN_PLUGINS:
         assert f"{name}  [mft_recipes_{name}]  from mft-recipes " in result.stdout
     assert "error" not in result.stdout
-    plugins = {info["name"]: info for info in json.loads(installed.mft("plugins", "--json").stdout)}
+    listing = json.loads(installed.mft("plugins", "--json").stdout)
+    jsonschema.validate(listing, project_schema("plugin-list"))
+    plugins = {info["name"]: info for info in listing}
     assert set(BUILTIN_PLUGINS) <= set(plugins)
     assert sorted(plugins["catalogue"]["added"]["recipe"]) == sorted(RECIPES)
 
