@@ -40,8 +40,32 @@ def say(message: str) -> None:
     click.echo(message, err=True)
 
 
+class Connection:
+    """The server and key a command talks to, opened on first use (a dry run never opens it) and
+    closed by `connection_options` when the command ends."""
+
+    def __init__(self, server_url: str | None, api_key_file: str | None, retry_budget: float) -> None:
+        self.server_url = server_url
+        self.api_key_file = api_key_file
+        self.retry_budget = retry_budget
+        self._api: PlatformAPI | None = None
+
+    @property
+    def api(self) -> PlatformAPI:
+        if self._api is None:
+            key = read_api_key(self.api_key_file)
+            policy = RetryPolicy(budget=self.retry_budget)
+            self._api = PlatformAPI(key, self.server_url, policy, on_retry=say, redact=Redactor())
+        return self._api
+
+    def close(self) -> None:
+        if self._api is not None:
+            self._api.close()
+
+
 def connection_options(command: Callable[..., Any]) -> Callable[..., Any]:
-    """--server-url, --api-key-file and --retry-budget, turned into a PlatformAPI argument `api`."""
+    """--server-url, --api-key-file and --retry-budget, given to the command as `connection`; a
+    PlatformError anywhere in it becomes a message and exit code 1."""
 
     @click.option(
         "--server-url",
@@ -65,16 +89,13 @@ def connection_options(command: Callable[..., Any]) -> Callable[..., Any]:
     )
     @functools.wraps(command)
     def wrapper(server_url: str | None, api_key_file: str | None, retry_budget: float, **kwargs: Any) -> Any:
-        def connect() -> PlatformAPI:
-            key = read_api_key(api_key_file)
-            return PlatformAPI(
-                key, server_url, RetryPolicy(budget=retry_budget), on_retry=say, redact=Redactor()
-            )
-
+        connection = Connection(server_url, api_key_file, retry_budget)
         try:
-            return command(connect=connect, server_url=server_url, **kwargs)
+            return command(connection=connection, **kwargs)
         except PlatformError as error:
             fail(str(error), 1)
+        finally:
+            connection.close()
 
     return wrapper
 
@@ -138,8 +159,7 @@ def submit(
     manifest: Path | None,
     interval: float,
     as_json: bool,
-    connect: Callable[[], PlatformAPI],
-    server_url: str | None,
+    connection: Connection,
 ) -> None:
     """Check the data, upload it, and create a job from RECIPE (KEY=VALUE overrides as for `render`)."""
     from mft_recipes.recipes import ParameterError, parse_overrides
@@ -161,7 +181,7 @@ def submit(
         submission.dry_run = True
         ids = {}
         for data_file in submission.files:
-            known = record.upload(server_url, data_file.sha256)
+            known = record.upload(connection.server_url, data_file.sha256)
             data_file.file_id = known["file_id"] if known else None
             ids[data_file.role] = data_file.file_id or f"{flow.PLACEHOLDER_ID}-{data_file.role}"
         flow.render_payload(submission, registry(), ids)
@@ -174,7 +194,7 @@ def submit(
             say("dry run: would create this job (nothing was sent):")
             print_json(submission.payload)
         return
-    api = connect()
+    api = connection.api
     result: FollowResult | None = None
     try:
         flow.upload_files(submission, api, record, say)
@@ -196,8 +216,6 @@ def submit(
             submission.job = result.job
     except flow.SubmitError as error:
         fail(str(error), error.code)
-    finally:
-        api.close()
     if as_json:
         print_json(submission.as_json())
     else:
@@ -260,15 +278,11 @@ def status(
     wait: bool,
     interval: float,
     as_json: bool,
-    connect: Callable[[], PlatformAPI],
-    server_url: str | None,
+    connection: Connection,
 ) -> None:
     """Show a job: status, model, cost estimate, checkpoints (step, train and validation loss)."""
-    api = connect()
-    try:
-        result = follow(api, job_id, interval) if wait else FollowResult(api.get_job(job_id))
-    finally:
-        api.close()
+    api = connection.api
+    result = follow(api, job_id, interval) if wait else FollowResult(api.get_job(job_id))
     if as_json:
         print_json(result.job)
     else:
@@ -306,15 +320,9 @@ def show_job(job: dict[str, Any]) -> None:
 )
 @json_option
 @connection_options
-def list_jobs(
-    status_filter: str | None, as_json: bool, connect: Callable[[], PlatformAPI], server_url: str | None
-) -> None:
+def list_jobs(status_filter: str | None, as_json: bool, connection: Connection) -> None:
     """List fine-tuning jobs: id, status, type, model, suffix, fine-tuned model."""
-    api = connect()
-    try:
-        jobs = api.list_jobs(status=status_filter.upper() if status_filter else None)
-    finally:
-        api.close()
+    jobs = connection.api.list_jobs(status=status_filter.upper() if status_filter else None)
     if as_json:
         print_json(jobs)
         return
@@ -335,34 +343,46 @@ def print_table(columns: tuple[str, ...], rows: list[list[Any]]) -> None:
     rich_console().print(table)
 
 
-def job_action(name: str, method: str, past: str) -> click.Command:
-    """`start` and `cancel`: one call on one job, then its new status."""
+def one_call_command(
+    group: click.Group,
+    name: str,
+    argument: str,
+    call: Callable[[PlatformAPI, str], dict[str, Any]],
+    describe: Callable[[dict[str, Any]], str],
+    doc: str,
+) -> None:
+    """A command that makes one call on one job or model and prints the answer (`describe` for people)."""
 
-    @click.argument("job_id", metavar="JOB")
+    @click.argument("identifier", metavar=argument)
     @json_option
     @connection_options
-    def action(
-        job_id: str, as_json: bool, connect: Callable[[], PlatformAPI], server_url: str | None
-    ) -> None:
-        api = connect()
-        try:
-            job = getattr(api, method)(job_id)
-        finally:
-            api.close()
+    def command(identifier: str, as_json: bool, connection: Connection) -> None:
+        answer = call(connection.api, identifier)
         if as_json:
-            print_json(job)
+            print_json(answer)
         else:
-            click.echo(f"job {job.get('id')}: {past} ({job.get('status')})")
+            click.echo(describe(answer))
 
-    action.__doc__ = {
-        "start": "Start a validated job (one created with auto_start=false), once its cost estimate suits you.",
-        "cancel": "Cancel a job (La Plateforme bills the steps already run).",
-    }[name]
-    return platform.command(name)(action)
+    command.__doc__ = doc
+    group.command(name)(command)
 
 
-job_action("start", "start_job", "start requested")
-job_action("cancel", "cancel_job", "cancellation requested")
+one_call_command(
+    platform,
+    "start",
+    "JOB",
+    PlatformAPI.start_job,
+    lambda job: f"job {job.get('id')}: start requested ({job.get('status')})",
+    "Start a validated job (one created with auto_start=false), once its cost estimate suits you.",
+)
+one_call_command(
+    platform,
+    "cancel",
+    "JOB",
+    PlatformAPI.cancel_job,
+    lambda job: f"job {job.get('id')}: cancellation requested ({job.get('status')})",
+    "Cancel a job (La Plateforme bills the steps already run).",
+)
 
 
 @platform.group()
@@ -373,13 +393,9 @@ def models() -> None:
 @models.command("list")
 @json_option
 @connection_options
-def list_models(as_json: bool, connect: Callable[[], PlatformAPI], server_url: str | None) -> None:
+def list_models(as_json: bool, connection: Connection) -> None:
     """List your fine-tuned models: id, name, base model, job, archived."""
-    api = connect()
-    try:
-        found = api.list_models()
-    finally:
-        api.close()
+    found = connection.api.list_models()
     if as_json:
         print_json(found)
         return
@@ -387,29 +403,22 @@ def list_models(as_json: bool, connect: Callable[[], PlatformAPI], server_url: s
     print_table(columns, [[model.get(column) for column in columns] for model in found])
 
 
-def model_action(name: str, method: str, past: str) -> None:
-    @click.argument("model_id", metavar="MODEL")
-    @json_option
-    @connection_options
-    def action(
-        model_id: str, as_json: bool, connect: Callable[[], PlatformAPI], server_url: str | None
-    ) -> None:
-        api = connect()
-        try:
-            answer = getattr(api, method)(model_id)
-        finally:
-            api.close()
-        if as_json:
-            print_json(answer)
-        else:
-            click.echo(f"{answer.get('id')}: {past}")
-
-    action.__doc__ = f"{name.capitalize()} a fine-tuned model."
-    models.command(name)(action)
-
-
-model_action("archive", "archive_model", "archived")
-model_action("unarchive", "unarchive_model", "unarchived")
+one_call_command(
+    models,
+    "archive",
+    "MODEL",
+    PlatformAPI.archive_model,
+    lambda model: f"{model.get('id')}: archived",
+    "Archive a fine-tuned model.",
+)
+one_call_command(
+    models,
+    "unarchive",
+    "MODEL",
+    PlatformAPI.unarchive_model,
+    lambda model: f"{model.get('id')}: unarchived",
+    "Unarchive a fine-tuned model.",
+)
 
 
 @models.command()
@@ -418,20 +427,9 @@ model_action("unarchive", "unarchive_model", "unarchived")
 @click.option("--description", help="A new description as well.")
 @json_option
 @connection_options
-def rename(
-    model_id: str,
-    name: str,
-    description: str | None,
-    as_json: bool,
-    connect: Callable[[], PlatformAPI],
-    server_url: str | None,
-) -> None:
+def rename(model_id: str, name: str, description: str | None, as_json: bool, connection: Connection) -> None:
     """Rename a fine-tuned model (and optionally describe it)."""
-    api = connect()
-    try:
-        answer = api.update_model(model_id, name, description)
-    finally:
-        api.close()
+    answer = connection.api.update_model(model_id, name, description)
     if as_json:
         print_json(answer)
     else:
