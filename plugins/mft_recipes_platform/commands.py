@@ -103,6 +103,21 @@ def connection_options(command: Callable[..., Any]) -> Callable[..., Any]:
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 
 
+def wait_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """--wait and --interval, for the commands that can follow a job."""
+    command = click.option(
+        "--interval",
+        type=click.FloatRange(min=0),
+        default=10,
+        show_default=True,
+        metavar="SECONDS",
+        help="Polling interval for --wait.",
+    )(command)
+    return click.option(
+        "--wait", is_flag=True, help="Follow the job until it ends (Ctrl-C stops following, not the job)."
+    )(command)
+
+
 @click.group("platform")
 def platform() -> None:
     """Submit, follow and manage La Plateforme fine-tuning jobs (Mistral's API is deprecated: see docs/platform.md).
@@ -128,9 +143,6 @@ def platform() -> None:
     "--validation", type=click.Path(dir_okay=False, path_type=Path), help="Validation data (JSONL, ≤ 1 MB)."
 )
 @click.option("--dry-run", is_flag=True, help="Check and render only: no upload, no job, nothing spent.")
-@click.option(
-    "--wait", is_flag=True, help="Follow the job until it ends (Ctrl-C stops following, not the job)."
-)
 @click.option("--new-job", is_flag=True, help="Create a job even if this exact payload was submitted before.")
 @click.option(
     "--manifest",
@@ -138,14 +150,7 @@ def platform() -> None:
     metavar="FILE",
     help="Where uploads and jobs are recorded (default: the user cache directory).",
 )
-@click.option(
-    "--interval",
-    type=click.FloatRange(min=0),
-    default=10,
-    show_default=True,
-    metavar="SECONDS",
-    help="Polling interval for --wait.",
-)
+@wait_options
 @json_option
 @connection_options
 def submit(
@@ -260,17 +265,7 @@ def finish(result: FollowResult) -> None:
 
 @platform.command()
 @click.argument("job_id", metavar="JOB")
-@click.option(
-    "--wait", is_flag=True, help="Follow the job until it ends (Ctrl-C stops following, not the job)."
-)
-@click.option(
-    "--interval",
-    type=click.FloatRange(min=0),
-    default=10,
-    show_default=True,
-    metavar="SECONDS",
-    help="Polling interval for --wait.",
-)
+@wait_options
 @json_option
 @connection_options
 def status(
