@@ -156,29 +156,33 @@ print(json.dumps({{"code": code, "heavy": heavy}}), file=sys.stderr)
 
 @pytest.mark.parametrize(
     "command",
-    [["--help"], ["list"], ["show", "mixtral-moe"], ["render"]],
-    ids=["help", "list", "show", "render"],
+    [["--help"], ["list"], ["show", "mixtral-moe"], ["render"], ["validate"]],
+    ids=["help", "list", "show", "render", "validate"],
 )
 def test_light_commands_import_no_heavy_library(installed: Venv, tmp_path: Path, command: list[str]) -> None:
-    """`--help`, `list`, `show` and `render` (every recipe) must not import torch, transformers, axolotl,
-    vllm, mistralai or mistral_common.
+    """`--help`, `list`, `show`, `render` (every recipe) and `validate` (without --deep) must not import
+    torch, transformers, axolotl, vllm, mistralai or mistral_common.
 
     None of them is installed in this venv, so each is replaced by an empty stand-in package on
     PYTHONPATH: an import would then succeed and leave the module in sys.modules, which the probe
     reports after the command ran (a guarded `try: import torch` cannot hide it).
     """
+    sentinels = tmp_path / "sentinels"
     for name in HEAVY_MODULES:
-        (tmp_path / name).mkdir()
-        (tmp_path / name / "__init__.py").write_text(SENTINEL.format(name=name))
+        (sentinels / name).mkdir(parents=True)
+        (sentinels / name / "__init__.py").write_text(SENTINEL.format(name=name))
     probe = tmp_path / "probe.py"
     probe.write_text(PROBE.format(heavy=HEAVY_MODULES))
-    runs = (
-        [command]
-        if command != ["render"]
-        else [["render", name, *required_overrides(recipe["parameters"])] for name, recipe in RECIPES.items()]
-    )
+    outputs = [str(tmp_path / f"{name}.out") for name in RECIPES]
+    renders = [
+        ["render", name, *required_overrides(recipe["parameters"]), "-o", output]
+        for (name, recipe), output in zip(RECIPES.items(), outputs, strict=True)
+    ]
+    runs = {"render": renders, "validate": [["validate", *outputs]]}.get(command[0], [command])
+    if command == ["validate"]:
+        assert all(installed.mft(*args).returncode == 0 for args in renders)
     for args in runs:
-        result = installed.run("python", str(probe), *args, PYTHONPATH=str(tmp_path))
+        result = installed.run("python", str(probe), *args, PYTHONPATH=str(sentinels))
         outcome = json.loads(result.stderr.splitlines()[-1])
         assert outcome["code"] in (0, None), f"{args}: {result.stderr}"
         assert outcome["heavy"] == [], f"`mft-recipes {' '.join(args)}` imported {outcome['heavy']}"
