@@ -187,7 +187,7 @@ def submit(
         ids = {}
         for data_file in submission.files:
             known = record.upload(connection.server_url, data_file.sha256)
-            data_file.file_id = known["file_id"] if known else None
+            data_file.file_id, data_file.reused = (known["file_id"], True) if known else (None, False)
             ids[data_file.role] = data_file.file_id or f"{flow.PLACEHOLDER_ID}-{data_file.role}"
         flow.render_payload(submission, registry(), ids)
         if as_json:

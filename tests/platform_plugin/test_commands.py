@@ -265,8 +265,12 @@ def test_dry_run_after_a_submit_shows_the_reused_file_ids(run, server, data):
     result = run(*submit_args(data, "--dry-run"))
 
     train_id, _ = list(server.files)
-    assert f"would reuse {train_id}" in result.stderr
+    assert f"would reuse {train_id} for {data['train']}" in result.stderr
     assert json.loads(result.stdout)["training_files"] == [{"file_id": train_id, "weight": 1}]
+    as_json = json.loads(run(*submit_args(data, "--dry-run", "--json")).stdout)
+    assert [(entry["file_id"], entry["reused"]) for entry in as_json["files"]] == [
+        (file_id, True) for file_id in server.files
+    ]
     assert len(server.requests) == requests_before
 
 
