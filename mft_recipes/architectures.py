@@ -43,7 +43,19 @@ class Architecture:
 
     def hf_config(self) -> dict[str, Any]:
         """The config.json a transformers model of this architecture is built from."""
-        keys = ["model_type", "hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads", "num_key_value_heads", "vocab_size", "max_position_embeddings", "tie_word_embeddings", "rope_theta", "rms_norm_eps"]
+        keys = [
+            "model_type",
+            "hidden_size",
+            "intermediate_size",
+            "num_hidden_layers",
+            "num_attention_heads",
+            "num_key_value_heads",
+            "vocab_size",
+            "max_position_embeddings",
+            "tie_word_embeddings",
+            "rope_theta",
+            "rms_norm_eps",
+        ]
         values = asdict(self)
         config = {key: values[key] for key in keys}
         config["head_dim"] = self.attention_head_dim

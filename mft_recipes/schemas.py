@@ -45,6 +45,12 @@ def check_against_schema(document: Any, schema: str | Path | dict[str, Any]) -> 
             for key in unknown:
                 problems.append(Problem(_unknown_key_message(key, allowed), (*path, key), code="unknown-key"))
             continue
+        if error.validator is None:
+            # A `false` subschema: jsonschema's message would repeat the value, which may be a secret.
+            problems.append(
+                Problem("a value is given where none is allowed", path, code="schema-not-allowed")
+            )
+            continue
         problems.append(Problem(message, path, code=f"schema-{error.validator}"))
     return problems
 
