@@ -42,6 +42,20 @@ def test_installed_package_reads_its_data_from_the_venv(installed: Venv) -> None
     assert len(paths) == 3 + len(RECIPES)
 
 
+def test_pip_installed_the_core_dependencies_from_the_wheel_metadata(installed: Venv) -> None:
+    """The venv has no system site-packages, so these can only come from the wheel's Requires-Dist."""
+    script = (
+        "import json\n"
+        "from importlib import metadata\n"
+        "names = ['pluggy', 'click', 'jsonschema', 'PyYAML', 'rich']\n"
+        "print(json.dumps({n: str(metadata.distribution(n).locate_file('')) for n in names}))\n"
+    )
+    result = installed.run("python", "-c", script)
+    assert result.returncode == 0, result.stderr
+    for name, location in json.loads(result.stdout).items():
+        assert Path(location).resolve().is_relative_to(installed.root.resolve()), f"{name} is not in the venv"
+
+
 @pytest.mark.parametrize(
     "program", [["mft-recipes"], ["python", "-m", "mft_recipes"]], ids=["script", "module"]
 )
