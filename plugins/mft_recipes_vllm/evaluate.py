@@ -20,7 +20,13 @@ from typing import Any
 
 from mft_recipes_vllm import metrics as builtin
 from mft_recipes_vllm.adapters import read_adapter, serving_reasons, smallest_lora_rank
-from mft_recipes_vllm.engine import EngineSettings, close_engine, open_engine, vllm_identity
+from mft_recipes_vllm.engine import (
+    EngineSettings,
+    close_engine,
+    open_engine,
+    prepare_environment,
+    vllm_identity,
+)
 from mft_recipes_vllm.report import write_report
 
 TASKS = ("generation", "classification")
@@ -170,6 +176,7 @@ def evaluate(
         "settings": settings.as_json(),
     }
     _start_run(out, run, resume)
+    prepare_environment()
     from vllm.platforms import current_platform
 
     variants = plan_variants(model, adapter, device="cpu" if current_platform.is_cpu() else "cuda")

