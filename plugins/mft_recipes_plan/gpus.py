@@ -66,17 +66,22 @@ def find_gpu(name: str, table: dict[str, Gpu]) -> Gpu:
 @cache
 def _builtin_table() -> dict[str, Gpu]:
     text = resources.files("mft_recipes_plan").joinpath("gpus.yaml").read_text(encoding="utf-8")
-    return _parse(yaml.safe_load(text), "gpus.yaml (built in)")
+    return _parse(_load_yaml(text), "gpus.yaml (built in)")
 
 
 def _read_table(path: Path) -> dict[str, Gpu]:
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = _load_yaml(path.read_text(encoding="utf-8"))
     except OSError as error:
         raise GpuTableError(f"{path}: cannot read the GPU table ({error.strerror})") from None
     except yaml.YAMLError as error:
         raise GpuTableError(f"{path}: not YAML or JSON ({error})") from None
     return _parse(data, str(path))
+
+
+def _load_yaml(text: str) -> Any:
+    # libyaml's loader when PyYAML has it: `render` plans every document it prints, so this is on its path.
+    return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
 
 
 def _parse(data: Any, source: str) -> dict[str, Gpu]:
