@@ -33,9 +33,12 @@ def recipe_facts(recipe: Any, registry: Any) -> dict[str, str] | None:
 
 def short_plan(recipe: Any, registry: Any) -> dict[str, str]:
     """The plan of a recipe with its defaults on its own hardware, in three short facts."""
-    from mft_recipes_plan.plan import PlanOptions, plan_rendered
+    from mft_recipes_plan.plan import PLANNED_KINDS, PlanOptions, plan_rendered
     from mft_recipes_plan.rendering import render_for_plan
 
+    target = registry.targets.get(recipe.target)
+    if target is None or target.kind not in PLANNED_KINDS:
+        return {}
     try:
         plan = plan_rendered(render_for_plan(recipe, {}, registry), PlanOptions(), registry)
     except Exception as error:  # a fact that cannot be computed is shown, not fatal to `list`

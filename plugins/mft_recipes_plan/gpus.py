@@ -7,7 +7,7 @@ named by MFT_RECIPES_GPU_TABLE) has the same shape; its entries replace or add t
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -35,14 +35,7 @@ class Gpu:
     price_source: str = ""
 
     def as_json(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "title": self.title,
-            "memory_gib": self.memory_gib,
-            "bf16_tflops": self.bf16_tflops,
-            "usd_per_hour": self.usd_per_hour,
-            "price_source": self.price_source,
-        }
+        return asdict(self)
 
 
 def load_gpu_table(path: str | Path | None = None) -> dict[str, Gpu]:

@@ -17,6 +17,8 @@ from mft_recipes_plan.counts import ParameterCount, active_parameters, count_par
 from mft_recipes_plan.gpus import Gpu, find_gpu, load_gpu_table
 from mft_recipes_plan.memory import GIB, MemoryEstimate, TrainingSetup, estimate_memory
 
+# The document kinds a plan is made for.
+PLANNED_KINDS = {"axolotl": "axolotl", "la-plateforme-job": "La Plateforme job"}
 # Model FLOPs utilisation assumed when the user gives none: the share of the BF16 peak a training step
 # sustains. QLoRA loses time dequantizing; transformers' Mixtral experts run one expert at a time.
 # Assumptions, printed with every plan and overridable with --mfu; benchmarks/gpu_memory.py measures it.
@@ -145,7 +147,12 @@ def plan_rendered(rendered: RenderedDocument, options: PlanOptions, registry: An
     document = rendered.document
     architecture = _architecture_of(rendered, registry)
     table = load_gpu_table(options.gpu_table)
-    if rendered.target.kind != "axolotl":
+    if rendered.target.kind not in PLANNED_KINDS:
+        raise PlanError(
+            f"target {rendered.target.name!r}: plan knows {' and '.join(PLANNED_KINDS.values())} "
+            "documents only"
+        )
+    if rendered.target.kind == "la-plateforme-job":
         plan = Plan(recipe.name, rendered.target.name, recipe.model, recipe.method, architecture, None, 0)
         _plan_platform(plan, document, options)
     else:
