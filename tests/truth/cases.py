@@ -1,0 +1,97 @@
+"""What the truth tier proves, for which recipe: one list that the tests parametrize over and the proof
+table in docs/proof.md is generated from, so the table cannot claim a check the tier does not run.
+
+Light on purpose (no torch, no axolotl): the fast tier imports it to check that the table is current.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from mft_recipes.host import get_registry
+from mft_recipes.recipes import Recipe
+from mft_recipes.render import render_recipe
+
+REPO = Path(__file__).resolve().parents[2]
+PUBLISHED = REPO / "tests" / "fixtures" / "published"
+
+# Overrides a user might well type, beyond the defaults (each applied where the recipe declares it).
+VARIANTS: dict[str, dict[str, Any]] = {
+    "defaults": {},
+    "resized": {
+        "lora_r": 64,
+        "lora_alpha": 128,
+        "sequence_len": 2048,
+        "micro_batch_size": 1,
+        "gradient_accumulation_steps": 16,
+        "learning_rate": 1e-5,
+    },
+    "no-eval": {"val_set_size": 0, "num_epochs": 1, "wandb_project": "mft-recipes-proof"},
+}
+
+# Check 3: real CPU runs. Only what a CPU needs on top of the model and the data: `device=cpu` (the
+# axolotl plugin's CPU profile: no bf16/tf32, no flash attention, no Triton kernels, no CUDA-only expert
+# quantization) and sizes that make three optimizer steps out of the tiny dataset.
+TRAINING_RUNS: dict[str, dict[str, Any]] = {
+    "mistral-7b-lora": {"moe": False},
+    "mixtral-moe": {"moe": True},
+}
+CPU_OVERRIDES = {
+    "device": "cpu",
+    "sequence_len": 128,
+    "micro_batch_size": 2,
+    "gradient_accumulation_steps": 1,
+    "num_epochs": 1,
+    "val_set_size": 0,
+}
+
+CHECKS = {
+    1: "axolotl's own validate_config + normalize_config; every key known to axolotl",
+    2: "LoRA applied by axolotl on the real architecture (meta device): every target matches, experts "
+    "adapted on Mixtral, trainable count = closed form",
+    3: "a real `render | axolotl train /dev/stdin` run on CPU on a tiny model trains the adapter",
+    4: "inline DeepSpeed section, with HF Trainer's `auto` values resolved for the recipe's GPU count, "
+    "accepted by DeepSpeed's own config classes",
+}
+
+
+def axolotl_recipes() -> list[Recipe]:
+    """Every recipe that renders to axolotl, built-in or added by an installed plugin."""
+    recipes = get_registry().recipes.values()
+    return sorted(
+        (recipe for recipe in recipes if recipe.target == "axolotl"), key=lambda recipe: recipe.name
+    )
+
+
+def overrides_for(recipe: Recipe, variant: str) -> dict[str, Any]:
+    """The variant's overrides that the recipe declares, plus a dataset (the one required parameter)."""
+    declared = recipe.parameters
+    chosen = {key: value for key, value in VARIANTS[variant].items() if key in declared}
+    return {"dataset": "train.jsonl", **chosen}
+
+
+def render(recipe: Recipe, overrides: dict[str, Any]) -> dict[str, Any]:
+    """The recipe rendered as `mft-recipes render` would print it; fails if render finds it invalid."""
+    rendered = render_recipe(recipe, overrides, get_registry())
+    assert not rendered.errors, "\n".join(map(str, rendered.errors))
+    return rendered.document
+
+
+def published_config(model: str) -> Path:
+    """The folder holding the model's published config.json (tests/fixtures/published/<model>/)."""
+    return PUBLISHED / model
+
+
+def uses_deepspeed(recipe: Recipe) -> bool:
+    return "deepspeed" in render(recipe, overrides_for(recipe, "defaults"))
+
+
+def checks_for(recipe: Recipe) -> list[int]:
+    """The checks the tier runs on the recipe."""
+    checks = [1, 2]
+    if recipe.name in TRAINING_RUNS:
+        checks.append(3)
+    if uses_deepspeed(recipe):
+        checks.append(4)
+    return checks
