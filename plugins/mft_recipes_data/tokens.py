@@ -14,6 +14,7 @@ normalizer first.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -139,6 +140,7 @@ class ChatTokenCounter:
             InstructRequest,
             Tool,
         )
+        self._tools: dict[str, Any] = {}
 
     def count_text(self, text: str) -> int:
         """Tokens of a plain text (a classifier input) with BOS, as a sequence the model reads."""
@@ -172,10 +174,25 @@ class ChatTokenCounter:
 
     def _validated_request(self, example: dict[str, Any]) -> Any:
         messages = [self._message(message) for message in example["messages"]]
-        tools = [self._tool_definition.model_validate(tool) for tool in example.get("tools") or ()] or None
-        request = self._request(messages=messages, tools=tools)
-        validated = self.mistral._chat_completion_request_validator.validate_request(request)
+        request = self._request(messages=messages)
+        validator = self.mistral._chat_completion_request_validator
+        validated = validator.validate_request(request)
+        validated.tools = self._validated_tools(example.get("tools"))
         return self.mistral._instruct_request_normalizer.from_chat_completion_request(validated)
+
+    def _validated_tools(self, tools: Any) -> Any:
+        """The example's tools as mistral-common Tools, checked by its validator once per distinct list:
+        a dataset repeats the same few tool lists, and checking their JSON Schemas is the slow part."""
+        if not tools:
+            return None
+        key = json.dumps(tools, sort_keys=True)
+        if key not in self._tools:
+            built = [self._tool_definition.model_validate(tool) for tool in tools]
+            self.mistral._chat_completion_request_validator._validate_tools(built)
+            if len(self._tools) >= 256:
+                self._tools.clear()
+            self._tools[key] = built
+        return self._tools[key]
 
     def _message(self, message: dict[str, Any]) -> Any:
         role = message["role"]
