@@ -63,11 +63,11 @@ def render_warnings(rendered: Any) -> list[str] | None:
     """Warn when the rendered document does not fit the hardware its recipe names."""
     if rendered.target.kind != "axolotl":
         return None
-    from mft_recipes.cli import registry
+    from mft_recipes.host import get_registry
     from mft_recipes_plan.plan import PlanOptions, plan_rendered
 
     try:
-        plan = plan_rendered(rendered, PlanOptions(), registry())
+        plan = plan_rendered(rendered, PlanOptions(), get_registry())
     except Exception as error:
         return [f"plan: cannot plan this document: {error}"]
     if plan.fits is not False or plan.gpu is None:

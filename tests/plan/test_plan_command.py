@@ -47,10 +47,21 @@ def test_every_built_in_recipe_is_planned_and_fits_its_hardware(name: str) -> No
     assert data["time_hours"] > 0 and data["cost_usd"] > 0
 
 
-def test_the_default_qlora_recipe_counts_what_it_trains() -> None:
-    data = plan_json("mistral-7b-qlora")
-    # r=32 on q,k,v,o and gate,up,down of 32 layers: 32·32·(26,624 + 3·18,432).
-    assert (data["total_params"], data["trainable_params"]) == (7_248_023_552, 83_886_080)
+# FACTS section 3 (peft on the meta device): r=16 on attention + MLP (or experts as peft converts w1,w2,w3);
+# LoRA parameters scale with the rank, so r=32 doubles them.
+RECIPE_COUNTS = {
+    "mistral-7b-qlora": (7_248_023_552, 2 * 41_943_040),
+    "mistral-7b-lora": (7_248_023_552, 2 * 41_943_040),
+    "mistral-7b-full": (7_248_023_552, 7_248_023_552),
+    "mixtral-moe": (46_702_792_704, 357_564_416),
+    "mixtral-8x22b": (140_630_071_296, 754_188_288),
+}
+
+
+@pytest.mark.parametrize("name", sorted(RECIPE_COUNTS))
+def test_built_in_recipes_count_what_they_train(name: str) -> None:
+    data = plan_json(name)
+    assert (data["total_params"], data["trainable_params"]) == RECIPE_COUNTS[name]
     assert data["time_hours"] is None and data["cost_usd"] is None  # no --tokens, no time
 
 
