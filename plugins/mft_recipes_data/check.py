@@ -56,7 +56,7 @@ class FileReport:
     invalid_examples: int = 0
     blank_lines: int = 0
     duplicates: int = 0
-    token_counts: array = field(default_factory=lambda: array("q"))
+    token_counts: array = field(default_factory=lambda: array("L"))
     problems: list[Problem] = field(default_factory=list)
     problem_counts: Counter = field(default_factory=Counter)
     labels: dict[str, Counter] = field(default_factory=dict)
@@ -465,9 +465,13 @@ class _Aggregator:
         self.clean = clean
         self.platform = platform
         self.limit = limit
-        self.seen: dict[int, tuple[str, int]] = {}
+        # digest → where the example was first seen, packed as file number << 40 | line (an int is far
+        # smaller than a tuple: this dict is most of what grows with the number of examples)
+        self.seen: dict[int, int] = {}
+        self.files: list[str] = []
 
     def start(self, report: FileReport) -> None:
+        self.files.append(report.file)
         size_limit = SIZE_LIMITS[report.role]
         if report.size_bytes > size_limit:
             code = "E_FILE_TOO_LARGE" if self.platform else "W_FILE_TOO_LARGE"
@@ -511,12 +515,16 @@ class _Aggregator:
         keep = set()
         for line, tokens, digest in result.valid:
             report.token_counts.append(tokens)
-            first = self.seen.setdefault(digest, (report.file, line))
-            if first == (report.file, line):
+            here = chunk.source << 40 | line
+            first = self.seen.setdefault(digest, here)
+            if first == here:
                 keep.add(line)
             else:
                 report.duplicates += 1
-                where = f"line {first[1]}" if first[0] == report.file else f"{first[0]} line {first[1]}"
+                first_file, first_line = self.files[first >> 40], first & (1 << 40) - 1
+                where = (
+                    f"line {first_line}" if first_file == report.file else f"{first_file} line {first_line}"
+                )
                 found.append(
                     self._problem(report, line, "W_DUPLICATE", f"the same example as {where}", count=True)
                 )

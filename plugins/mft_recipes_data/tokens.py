@@ -150,6 +150,11 @@ class ChatTokenCounter:
         """Tokens of a conversation as the model sees it. Raises TokenizerRefused when mistral-common
         cannot encode it. The example must already have passed the chat rules."""
         messages = example["messages"]
+        if self.version == "v1" and ("tools" in example or any(m["role"] == "tool" for m in messages)):
+            raise TokenizerRefused(
+                f"the v1 tokenizer ({TOKENIZER_MODELS['v1']}) has no tool tokens: these models were not "
+                "trained for tool calls; drop the tools and tool calls, or use a v3 model"
+            )
         try:
             if "tools" not in example and all(_is_plain(message) for message in messages):
                 return self._count_instruct(self._plain_request(messages))
