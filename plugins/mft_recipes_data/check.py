@@ -201,7 +201,7 @@ def check_files(
     overrides: dict[str, Any] | None = None,
     fmt: str | None = None,
     role: str = "train",
-    roles: dict[str, str] | None = None,
+    roles: dict[str, str] | dict[Path, str] | None = None,
     platform: bool | None = None,
     write_clean: str | Path | None = None,
     jobs: int | None = None,
@@ -250,7 +250,8 @@ def check_files(
         choice = choose_tokenizer(model, registry)
     except ValueError as error:
         raise CheckError(str(error)) from error
-    file_roles = {path: (roles or {}).get(path, role) for path in files}
+    given_roles = {str(path): value for path, value in (roles or {}).items()}
+    file_roles = {path: given_roles.get(path, role) for path in files}
     for path, file_role in file_roles.items():
         if file_role not in ROLES:
             raise CheckError(f"{path}: unknown role {file_role!r}; roles: {', '.join(ROLES)}")

@@ -95,7 +95,7 @@ def check(
     paths = [*files, *validation_files]
     roles = {path: "validation" for path in validation_files}
     try:
-        with _progress(paths, enabled=not as_json) as progress:
+        with _ProgressBar(paths, enabled=not as_json) as progress:
             report = check_files(
                 paths,
                 model=model,
@@ -120,7 +120,7 @@ def check(
         sys.exit(EXIT_INVALID)
 
 
-class _progress:
+class _ProgressBar:
     """A rich progress bar on stderr while the check runs, only on a terminal and for big inputs."""
 
     def __init__(self, paths: list[str], *, enabled: bool) -> None:
