@@ -339,3 +339,97 @@ def check_deep(document: Any, context: ValidationContext) -> list[Problem]:
         except AxolotlRefused as error:
             return [*problems, Problem(f"axolotl refuses it: {error}", (), "axolotl-refused", source=SOURCE)]
     return [*problems, *lora_problems(report)]
+
+
+class _DataParallelWorld:
+    """The one question DeepSpeedConfig asks its `mpu` (model-parallel unit): how many data-parallel ranks."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+
+    def get_data_parallel_world_size(self) -> int:
+        return self.size
+
+
+def resolved_deepspeed(config: Any, gpus: int, num_training_steps: int = 1000) -> dict[str, Any]:
+    """The config's DeepSpeed section with every "auto" filled the way the HF Trainer fills it on `gpus`
+    ranks (`HfTrainerDeepSpeedConfig.trainer_config_process` / `_finalize`, from the TrainingArguments the
+    axolotl config gives and the model's hidden size). Raises AxolotlRefused on a value that contradicts
+    the config (the Trainer refuses those too)."""
+    from transformers import TrainingArguments
+    from transformers.integrations.deepspeed import HfTrainerDeepSpeedConfig, unset_hf_deepspeed_config
+
+    class RecipeTrainingArguments(TrainingArguments):
+        @property
+        def world_size(self) -> int:  # the recipe's GPUs, not this process's
+            return gpus
+
+    with tempfile.TemporaryDirectory(prefix="mft-recipes-ds-") as output_dir:
+        arguments = RecipeTrainingArguments(
+            output_dir=output_dir,
+            per_device_train_batch_size=config.micro_batch_size,
+            gradient_accumulation_steps=config.gradient_accumulation_steps,
+            learning_rate=config.learning_rate,
+            weight_decay=config.weight_decay or 0.0,
+            max_grad_norm=config.max_grad_norm if config.max_grad_norm is not None else 1.0,
+            bf16=config.bf16 is True,
+            fp16=config.fp16 is True,
+            report_to="none",
+            use_cpu=True,  # this process's device: it changes no DeepSpeed value, and lets bf16 be asked here
+        )
+    section = json.loads(json.dumps(dict(config.deepspeed)))
+    hf_config = HfTrainerDeepSpeedConfig(section)
+    try:
+        hf_config.trainer_config_process(arguments)
+        model = mock.Mock(config=meta_model_config(config))
+        hf_config.trainer_config_finalize(arguments, model, num_training_steps)
+    except ValueError as error:
+        raise AxolotlRefused(str(error)) from error
+    finally:
+        unset_hf_deepspeed_config()  # it registers itself globally: transformers would think ZeRO-3 is on
+    resolved: dict[str, Any] = hf_config.config
+    return resolved
+
+
+def meta_model_config(config: Any) -> Any:
+    from axolotl.loaders.utils import load_model_config
+
+    return load_model_config(config)
+
+
+def deepspeed_problems(section: dict[str, Any], gpus: int) -> list[Problem]:
+    """What DeepSpeed's own config classes say of a resolved section on `gpus` data-parallel ranks: the
+    strict ZeRO model, the batch arithmetic, and any value still "auto"."""
+    from deepspeed.runtime.config import DeepSpeedConfig
+
+    left = [key for key, value in _leaves(section) if value == "auto"]
+    if left:
+        return [
+            Problem(
+                f"still 'auto' after the HF Trainer's resolution: {', '.join(left)}",
+                ("deepspeed",),
+                "deepspeed-auto-left",
+                source=SOURCE,
+            )
+        ]
+    try:
+        with mock.patch("deepspeed.runtime.config.dist.get_rank", return_value=0):
+            DeepSpeedConfig(json.loads(json.dumps(section)), mpu=_DataParallelWorld(gpus))
+    except Exception as error:  # pydantic ValidationError, DeepSpeed's assertions on batch sizes
+        return [
+            Problem(
+                f"DeepSpeed refuses it: {_first_lines(str(error))}",
+                ("deepspeed",),
+                "deepspeed-refused",
+                source=SOURCE,
+            )
+        ]
+    return []
+
+
+def _leaves(node: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            yield from _leaves(value, f"{prefix}.{key}" if prefix else str(key))
+    else:
+        yield prefix, node
