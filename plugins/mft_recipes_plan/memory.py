@@ -213,7 +213,7 @@ def estimate_memory(
     else:
         terms["activations"] = layer * architecture.num_hidden_layers
         terms["logits"] = logits_peak
-    materialized = _materialized_expert_bytes(architecture, count, setup)
+    materialized = materialized_expert_bytes(architecture, count, setup)
     if materialized:
         live_layers = 1 if setup.gradient_checkpointing else architecture.num_hidden_layers
         terms["expert weights materialized"] = materialized * live_layers
@@ -277,19 +277,20 @@ def activation_bytes_per_token_layer(
     What autograd keeps, op by op (a matmul keeps its input only when its weight trains):
     each RMSNorm keeps its fp32 input (4h); flash-attention keeps q, k, v after RoPE and its output
     (2 bytes each); the dense MLP keeps gate and up outputs and SiLU(gate) (3 × 2I). Training the weights
-    (a full fine-tune) also keeps the inputs of the projections: both norm outputs (2 × 2h) and the
-    MLP product (2I). MoE: per token and each of its k experts, the gate_up output (4I) and SiLU (2I)
+    (a full fine-tune) also keeps, per norm, its normalized input for the norm weight's gradient and its
+    output for the projections' (2 × (2h + 2h)), and the MLP product (2I). MoE: per token and each of its k experts, the gate_up output (4I) and SiLU (2I)
     and the expert output (2h); when the experts train (full, or LoRA on them) also the gathered input
     (2h) and the product (2I). LoRA on a Linear: peft casts the input to the adapter's fp32 and autocast
     back to 16-bit, a new tensor lora_A keeps (2 bytes per input feature), the rank-r middle (2r), and
     with dropout > 0 its mask (1 byte per input feature). Without flash attention the attention
-    probabilities (heads × sequence, 2 bytes) are kept too.
+    probabilities (heads × sequence, 2 bytes) are kept too. The axolotl tier checks this against what
+    autograd really saves (tests/plan/test_activations_against_autograd.py).
     """
     h, i = architecture.hidden_size, architecture.intermediate_size
     q = architecture.num_attention_heads * architecture.attention_head_dim
     kv = architecture.num_key_value_heads * architecture.attention_head_dim
     full = setup.method == "full"
-    per_token = 2 * 4 * h + 2 * (q + 2 * kv) + 2 * q + (2 * 2 * h if full else 0)
+    per_token = 2 * 4 * h + 2 * (q + 2 * kv) + 2 * q + (2 * 4 * h if full else 0)
     if not setup.flash_attention:
         per_token += 2 * architecture.num_attention_heads * setup.sequence_len
     if architecture.is_moe:
@@ -306,7 +307,7 @@ def activation_bytes_per_token_layer(
     return float(per_token)
 
 
-def _materialized_expert_bytes(
+def materialized_expert_bytes(
     architecture: Architecture, count: ParameterCount, setup: TrainingSetup
 ) -> float:
     """16-bit copies of one layer's fused experts that exist while the layer runs.
