@@ -34,7 +34,7 @@ def python_latest() -> str:
 # Heavy integrations: the versions the tiers below were proven with.
 AXOLOTL = "axolotl==0.19.0"
 AXOLOTL_LATEST = "axolotl==0.21.0"  # needs Python >= 3.12
-DEEPSPEED = "deepspeed==0.19.8"
+DEEPSPEED = "deepspeed==0.18.9"  # the newest in axolotl 0.19's own range for its deepspeed extra (>=0.18.6,<0.19)
 # sentencepiece 0.2.3 (what axolotl pulls) was generated for protobuf 7, which axolotl's modal pin keeps
 # below 7: transformers then cannot convert a sentencepiece tokenizer (tests/tiny_models.py does).
 SENTENCEPIECE = "sentencepiece==0.2.1"

@@ -58,7 +58,7 @@ def test_a_typo_is_caught_by_the_key_check_and_by_the_committed_schema() -> None
     assert found == {("lora_dropuot",), ("datasets", 0, "feild_messages")}
     schema_paths = {problem.path for problem in check_against_schema(document, "axolotl")}
     assert ("lora_dropuot",) in schema_paths
-    assert any(path[:2] == ("datasets", 0) for path in schema_paths)
+    assert any(path[:1] == ("datasets",) for path in schema_paths)
 
 
 def test_axolotl_refuses_qlora_without_4bit_and_the_deep_check_says_so() -> None:

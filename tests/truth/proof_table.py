@@ -1,0 +1,76 @@
+"""The proof table in docs/proof.md: each axolotl recipe, the axolotl versions the truth tier proves it
+with, its trainable parameters and the checks it passes there. Generated from the tier's own case list
+(tests/truth/cases.py) and the pins in noxfile.py, so it says what CI runs; the trainable counts are the
+closed form that check 2 asserts equal to peft's own count.
+
+    python -m tests.truth.proof_table          # rewrite the table in docs/proof.md
+    python -m tests.truth.proof_table --check  # exit 1 when it is out of date (the fast tier runs this)
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+
+from mft_recipes_plan.counts import count_parameters
+
+from mft_recipes.host import get_registry
+from mft_recipes.output import write_text_atomic
+from tests.truth.cases import CHECKS, REPO, axolotl_recipes, checks_for, overrides_for, render
+
+PROOF = REPO / "docs" / "proof.md"
+START, END = "<!-- proof-table:start -->", "<!-- proof-table:end -->"
+# Checks the axolotl_latest session runs (the validation part: axolotl's validation, LoRA on the model).
+LATEST_CHECKS = (1, 2)
+
+
+def pinned(name: str) -> str:
+    """A version pinned in noxfile.py: `AXOLOTL = "axolotl==0.19.0"` → "0.19.0"."""
+    match = re.search(rf'^{name} = "[\w-]+==([^"]+)"', (REPO / "noxfile.py").read_text(), re.MULTILINE)
+    assert match, f"noxfile.py pins no {name}"
+    return match.group(1)
+
+
+def table() -> str:
+    registry = get_registry()
+    current, latest = pinned("AXOLOTL"), pinned("AXOLOTL_LATEST")
+    lines = [
+        f"| recipe | model | method | GPUs | trainable parameters | axolotl {current} (Python 3.11) "
+        f"| axolotl {latest} (Python 3.12) |",
+        "|---|---|---|---|---:|---|---|",
+    ]
+    for recipe in axolotl_recipes():
+        document = render(recipe, overrides_for(recipe, "defaults"))
+        count = count_parameters(registry.architectures[recipe.model], document)
+        share = f"{100 * count.trainable / count.total:.2f}%"
+        checks = checks_for(recipe)
+        lines.append(
+            f"| `{recipe.name}` | {recipe.model} | {recipe.method} | {recipe.hardware.gpus}× {recipe.hardware.gpu} "
+            f"| {count.trainable:,} ({share}) | {', '.join(map(str, checks))} "
+            f"| {', '.join(str(check) for check in checks if check in LATEST_CHECKS)} |"
+        )
+    lines += ["", "Checks:", ""] + [f"{number}. {text}" for number, text in CHECKS.items()]
+    return "\n".join(lines)
+
+
+def updated(text: str) -> str:
+    before, rest = text.split(START, 1)
+    _, after = rest.split(END, 1)
+    return f"{before}{START}\n{table()}\n{END}{after}"
+
+
+def main(argv: list[str]) -> int:
+    text = PROOF.read_text(encoding="utf-8")
+    new = updated(text)
+    if "--check" in argv:
+        if new != text:
+            print(f"{PROOF} is out of date: run python -m tests.truth.proof_table", file=sys.stderr)
+            return 1
+        return 0
+    write_text_atomic(PROOF, new)
+    print(f"wrote the proof table in {PROOF}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
