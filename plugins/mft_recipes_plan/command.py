@@ -14,7 +14,11 @@ from mft_recipes_plan.rendering import render_for_plan
 @click.command("plan", context_settings={"ignore_unknown_options": True})
 @click.argument("recipe_name", metavar="RECIPE")
 @click.argument("overrides", nargs=-1, metavar="[KEY=VALUE]...")
-@click.option("--gpu", help="GPU from the table (default: the recipe's); `--gpu list` prints the table.")
+@click.option(
+    "--gpu",
+    help="GPU from the table (default: the recipe's); `--gpu list` prints the table "
+    "(with --json: schemas/gpu-table.schema.json).",
+)
 @click.option("--gpus", type=click.IntRange(min=1), help="Number of GPUs (default: the recipe's).")
 @click.option("--tokens", type=click.IntRange(min=1), help="Tokens in the training data (one pass).")
 @click.option(
@@ -244,8 +248,17 @@ def _print_plan(plan: Plan) -> None:
 def _print_gpu_table(table: dict[str, Any], as_json: bool) -> None:
     from mft_recipes.cli import print_json
 
-    if as_json:
-        print_json([gpu.as_json() for gpu in table.values()])
+    if (
+        as_json
+    ):  # the shape of a --gpu-table file (schemas/gpu-table.schema.json), so it can be saved and edited
+        print_json(
+            {
+                "gpus": {
+                    gpu.name: {k: v for k, v in gpu.as_json().items() if k != "name"}
+                    for gpu in table.values()
+                }
+            }
+        )
         return
     from rich.console import Console
     from rich.table import Table

@@ -123,6 +123,16 @@ def test_a_gpu_table_file_overrides_and_adds(tmp_path: Path, monkeypatch: pytest
     assert plan_json("mixtral-moe", "--gpu", "my-card")["gpu"]["memory_gib"] == 200
 
 
+def test_the_gpu_table_prints_as_a_table_file(tmp_path: Path) -> None:
+    result = plan("mistral-7b-qlora", "--gpu", "list", "--json")
+    table = json.loads(result.stdout)
+    assert check_against_schema(table, "gpu-table") == []
+    assert table["gpus"]["h100-80gb"]["bf16_tflops"] == 989
+    saved = tmp_path / "mine.json"
+    saved.write_text(json.dumps({"gpus": {"h100-80gb": {**table["gpus"]["h100-80gb"], "usd_per_hour": 1.0}}}))
+    assert plan_json("mistral-7b-lora", "--gpu-table", str(saved))["gpu"]["usd_per_hour"] == 1.0
+
+
 def test_errors_name_what_is_wrong(tmp_path: Path) -> None:
     result = plan("mistral-7b-qlora", "--gpu", "b200")
     assert result.exit_code == 2 and "unknown GPU 'b200'; known: a100-40gb" in result.stderr
