@@ -70,7 +70,7 @@ def axolotl(session: nox.Session) -> None:
     session.install(AXOLOTL, DEEPSPEED, SENTENCEPIECE)
     # Not `.[dev]`: its mistral-common>=1.13 would replace the 1.11.5 that axolotl 0.19 pins.
     session.install("-e", ".", "pytest")
-    session.run("pytest", "-m", "axolotl", "tests/truth", *session.posargs, env=OFFLINE)
+    session.run("pytest", "-m", "axolotl", "tests/truth", "tests/plan", *session.posargs, env=OFFLINE)
 
 
 @nox.session(python=python_latest())
