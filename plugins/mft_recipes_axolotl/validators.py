@@ -77,7 +77,7 @@ def check_moe_experts_trained(document: dict[str, Any], context: ValidationConte
     if not _uses_lora(document) or not is_moe(document, context) or expert_targets(document):
         return
     via_linear = (
-        " lora_target_linear adapts attention and the router only:"
+        " lora_target_linear adapts the attention projections only (axolotl picks Linear layers; the router is not one):"
         if document.get("lora_target_linear")
         else ""
     )

@@ -95,7 +95,7 @@ def test_mixtral_lora_target_linear_alone_trains_no_experts() -> None:
     [problem] = [p for p in found if p.code == "moe-experts-not-trained"]
     assert problem.is_error
     assert problem.path == ("lora_target_linear",)
-    assert "lora_target_linear adapts attention and the router only" in problem.message
+    assert "lora_target_linear adapts the attention projections only" in problem.message
     assert "w1, w2, w3" in problem.message
 
 
