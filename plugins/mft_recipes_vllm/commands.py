@@ -144,7 +144,7 @@ def _print_export(result: dict[str, Any]) -> None:
 @click.option(
     "--batch-size",
     type=click.IntRange(1),
-    default=256,
+    default=512,
     show_default=True,
     help="Examples per vLLM call; each batch is written as soon as it is done.",
 )

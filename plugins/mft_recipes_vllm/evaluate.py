@@ -142,7 +142,7 @@ def evaluate(
     labels: Sequence[str] | None = None,
     top_k: Sequence[int] = (1, 3),
     max_tokens: int = 256,
-    batch_size: int = 256,
+    batch_size: int = 512,
     latency_requests: int = 16,
     settings: EngineSettings | None = None,
     resume: bool = False,
