@@ -58,7 +58,7 @@ CODES: dict[str, tuple[str, str]] = {
     "W_BLANK_LINE": ("warning", "a blank line (skipped by --write-clean)"),
     "W_UNKNOWN_KEY": ("warning", "a key the format does not define (trainers ignore it)"),
     "W_NO_TRAINED_TURN": ("warning", "every assistant message has weight 0: the example trains nothing"),
-    "W_DUPLICATE": ("warning", "an exact duplicate of an earlier example"),
+    "W_DUPLICATE": ("warning", "the same line as an earlier example (an exact duplicate)"),
     "W_TOO_LONG": ("warning", "longer than the recipe's sequence_len (dropped or truncated by the trainer)"),
 }
 

@@ -1,15 +1,17 @@
 """Exact token counts with Mistral's own tokenizers (mistral-common, shipped inside its package).
 
-A conversation is counted as the model sees it: mistral-common's instruct tokenizer encodes it message by
-message (control tokens, the system prompt where that tokenizer version puts it, EOS after each answer).
+A conversation is counted as the model sees it, message by message: control tokens, the system prompt
+where that tokenizer version puts it, tool definitions and results, EOS after each answer.
 `encode_chat_completion` does the same and then decodes every token back to text, which costs more than
-the encoding; counting through the same per-message encoders without that decode gives the identical
-number (tests/data/test_tokens.py proves it against `encode_chat_completion`) at encoding speed.
+the encoding itself (FACTS §4); counting message by message without that decode gives the identical
+number at encoding speed. tests/data/test_tokens.py proves the equality against `encode_chat_completion`
+for every tokenizer, on fixed and on generated conversations.
 
-Plain conversations (string contents, no tools, no weights) skip pydantic validation: mistral-common's
-normalizer would leave them unchanged apart from moving the system message into the system prompt, so
-their messages are built directly. Everything else goes through mistral-common's own validator and
-normalizer first.
+Conversations with tools, weights or anything unusual go through mistral-common's own validator,
+normalizer and per-message encoders. Plain ones (an optional system message, then user and assistant in
+turn), which are most training data, are formatted directly around the text tokenizer's `encode`, as the
+instruct tokenizer formats them: building mistral-common's pydantic messages would cost more than the
+check's rules put together.
 """
 
 from __future__ import annotations
@@ -121,7 +123,7 @@ class ChatTokenCounter:
             ToolMessage,
             UserMessage,
         )
-        from mistral_common.protocol.instruct.request import ChatCompletionRequest, InstructRequest
+        from mistral_common.protocol.instruct.request import ChatCompletionRequest
         from mistral_common.protocol.instruct.tool_calls import Tool
 
         self.version = version
@@ -135,11 +137,7 @@ class ChatTokenCounter:
             SystemMessage,
         )
         self._finetuning_assistant = FinetuningAssistantMessage
-        self._request, self._instruct_request, self._tool_definition = (
-            ChatCompletionRequest,
-            InstructRequest,
-            Tool,
-        )
+        self._request, self._tool_definition = ChatCompletionRequest, Tool
         self._tools: dict[str, Any] = {}
 
     def count_text(self, text: str) -> int:
@@ -157,25 +155,40 @@ class ChatTokenCounter:
             )
         try:
             if "tools" not in example and all(_is_plain(message) for message in messages):
-                return self._count_instruct(self._plain_request(messages))
+                return self._count_plain(messages)
             return self._count_instruct(self._validated_request(example))
         except Exception as error:  # mistral-common raises assertions, ValueErrors and its own exceptions
             raise TokenizerRefused(
                 f"mistral-common's {self.version} tokenizer cannot encode it: {error}"
             ) from error
 
-    def _plain_request(self, messages: list[dict[str, Any]]) -> Any:
-        system_prompt = None
-        built: list[Any] = []
-        for message in messages:
-            role = message["role"]
-            if role == "system":
-                system_prompt = message["content"]
-            elif role == "user":
-                built.append(self._user.model_construct(content=message["content"]))
-            else:
-                built.append(self._assistant.model_construct(content=message["content"]))
-        return self._instruct_request.model_construct(messages=built, system_prompt=system_prompt)
+    def _count_plain(self, messages: list[dict[str, Any]]) -> int:
+        """A plain conversation (an optional system message, then user and assistant in turn, string
+        contents) formatted as mistral-common's instruct tokenizer formats it, without building its
+        message objects: BOS; for v1 each user turn as the text `[INST] ... [/INST]` with the system
+        prompt before the first one, for v3 and tekken between the [INST] and [/INST] control tokens with
+        the system prompt before the last one; each answer followed by EOS (v3 and tekken first strip its
+        trailing spaces)."""
+        encode = self.text_tokenizer.encode
+        v1 = self.version == "v1"
+        system = messages[0]["content"] if messages[0]["role"] == "system" else None
+        turns = messages[1:] if system is not None else messages
+        users = [index for index, message in enumerate(turns) if message["role"] == "user"]
+        prompt_at = users[0] if v1 else users[-1]
+        total = 1
+        for index, message in enumerate(turns):
+            content = message["content"]
+            if message["role"] == "assistant":
+                total += len(encode(content if v1 else content.rstrip(" "), False, False)) + 1
+                continue
+            if index == prompt_at and system:
+                content = f"{system}\n\n{content}"
+            total += (
+                len(encode(f"[INST] {content} [/INST]", False, False))
+                if v1
+                else len(encode(content, False, False)) + 2
+            )
+        return total
 
     def _validated_request(self, example: dict[str, Any]) -> Any:
         messages = [self._message(message) for message in example["messages"]]

@@ -28,9 +28,7 @@ INVALID = chat("A question without an answer")
 def test_write_clean_keeps_the_valid_examples_once_and_never_touches_the_input(
     jsonl: Callable[..., Path], tmp_path: Path
 ) -> None:
-    source = jsonl(
-        VALID, "{broken", INVALID, "", VALID, SECOND, json.dumps(SECOND, indent=None, sort_keys=True)
-    )
+    source = jsonl(VALID, "{broken", INVALID, "", VALID, SECOND, b"  " + json.dumps(SECOND).encode() + b"\r")
     before = source.read_bytes()
     clean = tmp_path / "clean.jsonl"
     result = data_cli("check", str(source), "--model", "v3", "--write-clean", str(clean))
