@@ -100,7 +100,9 @@ def connection_options(command: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def json_option(schema: str) -> Callable[[Any], Any]:
+    """`--json`, naming the schema in schemas/ its output follows."""
+    return click.option("--json", "as_json", is_flag=True, help=f"Print JSON (schemas/{schema}.schema.json).")
 
 
 def wait_options(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -151,7 +153,7 @@ def platform() -> None:
     help="Where uploads and jobs are recorded (default: the user cache directory).",
 )
 @wait_options
-@json_option
+@json_option("platform-submit")
 @connection_options
 def submit(
     recipe_name: str,
@@ -266,7 +268,7 @@ def finish(result: FollowResult) -> None:
 @platform.command()
 @click.argument("job_id", metavar="JOB")
 @wait_options
-@json_option
+@json_option("platform-job")
 @connection_options
 def status(
     job_id: str,
@@ -313,7 +315,7 @@ def show_job(job: dict[str, Any]) -> None:
     type=click.Choice(STATUSES, case_sensitive=False),
     help="Only jobs in this status.",
 )
-@json_option
+@json_option("platform-jobs")
 @connection_options
 def list_jobs(status_filter: str | None, as_json: bool, connection: Connection) -> None:
     """List fine-tuning jobs: id, status, type, model, suffix, fine-tuned model."""
@@ -345,11 +347,12 @@ def one_call_command(
     call: Callable[[PlatformAPI, str], dict[str, Any]],
     describe: Callable[[dict[str, Any]], str],
     doc: str,
+    schema: str,
 ) -> None:
     """A command that makes one call on one job or model and prints the answer (`describe` for people)."""
 
     @click.argument("identifier", metavar=argument)
-    @json_option
+    @json_option(schema)
     @connection_options
     def command(identifier: str, as_json: bool, connection: Connection) -> None:
         answer = call(connection.api, identifier)
@@ -369,6 +372,7 @@ one_call_command(
     PlatformAPI.start_job,
     lambda job: f"job {job.get('id')}: start requested ({job.get('status')})",
     "Start a validated job (one created with auto_start=false), once its cost estimate suits you.",
+    "platform-job",
 )
 one_call_command(
     platform,
@@ -377,6 +381,7 @@ one_call_command(
     PlatformAPI.cancel_job,
     lambda job: f"job {job.get('id')}: cancellation requested ({job.get('status')})",
     "Cancel a job (La Plateforme bills the steps already run).",
+    "platform-job",
 )
 
 
@@ -386,7 +391,7 @@ def models() -> None:
 
 
 @models.command("list")
-@json_option
+@json_option("platform-models")
 @connection_options
 def list_models(as_json: bool, connection: Connection) -> None:
     """List your fine-tuned models: id, name, base model, job, archived."""
@@ -405,6 +410,7 @@ one_call_command(
     PlatformAPI.archive_model,
     lambda model: f"{model.get('id')}: archived",
     "Archive a fine-tuned model.",
+    "platform-models",
 )
 one_call_command(
     models,
@@ -413,6 +419,7 @@ one_call_command(
     PlatformAPI.unarchive_model,
     lambda model: f"{model.get('id')}: unarchived",
     "Unarchive a fine-tuned model.",
+    "platform-models",
 )
 
 
@@ -420,7 +427,7 @@ one_call_command(
 @click.argument("model_id", metavar="MODEL")
 @click.argument("name")
 @click.option("--description", help="A new description as well.")
-@json_option
+@json_option("platform-models")
 @connection_options
 def rename(model_id: str, name: str, description: str | None, as_json: bool, connection: Connection) -> None:
     """Rename a fine-tuned model (and optionally describe it)."""
