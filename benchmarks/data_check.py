@@ -9,7 +9,7 @@ wrong roles, empty answers, duplicates, unknown keys, blank lines). Then, in one
       timing only the encode calls (no JSON parsing, no rules: the strictest baseline);
   (b) check: `mft-recipes data check FILE --model Mistral-7B-v0.3 --json` as a whole process (start,
       imports, workers, rules, exact chat counts), its peak memory summed over the process and its
-      workers, sampled from /proc every 50 ms.
+      workers (proportional set size, sampled from /proc every 50 ms).
 
 Target: (b) at least 1.6× the throughput of (a) on a 2-core machine, and peak memory under 400 MB
 whatever the file size (`--megabytes 50 200` shows it does not grow with the file).
@@ -197,8 +197,9 @@ def raw_tokenizer(path: Path) -> tuple[float, float, int, int]:
     return spent, cpu, tokens, characters
 
 
-def tree_rss_bytes(root: int) -> int:
-    """Resident memory of a process and all its descendants, from /proc."""
+def tree_memory_bytes(root: int) -> int:
+    """Memory of a process and all its descendants: the sum of their proportional set sizes (PSS, from
+    /proc/PID/smaps_rollup), so pages the forked workers share with their parent count once."""
     children: dict[int, list[int]] = {}
     for entry in os.listdir("/proc"):
         if entry.isdigit():
@@ -213,9 +214,9 @@ def tree_rss_bytes(root: int) -> int:
         pid = todo.pop()
         todo.extend(children.get(pid, []))
         try:
-            with open(f"/proc/{pid}/status") as status:
-                for row in status:
-                    if row.startswith("VmRSS:"):
+            with open(f"/proc/{pid}/smaps_rollup") as rollup:
+                for row in rollup:
+                    if row.startswith("Pss:"):
                         total += int(row.split()[1]) * 1024
         except OSError:
             continue
@@ -251,7 +252,7 @@ def run_check(path: Path) -> tuple[float, float, int, dict[str, Any]]:
     def sample() -> None:
         nonlocal peak
         while not done.wait(0.05):
-            peak = max(peak, tree_rss_bytes(process.pid))
+            peak = max(peak, tree_memory_bytes(process.pid))
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
@@ -300,7 +301,7 @@ def main() -> int:
                 f"({report['valid_examples']:,} valid of {report['examples']:,} examples, "
                 f"{sum(report['files'][0]['problem_counts'].values()):,} problems) in {check_seconds:.1f} s "
                 f"= {raw_tokens / check_seconds / 1e6:.3f} M content tokens/s, {check_cpu:.1f} CPU s, "
-                f"peak memory {peak / 2**20:.0f} MiB (process + workers)"
+                f"peak memory {peak / 2**20:.0f} MiB (PSS of the process and its workers)"
             )
             ratio = raw_seconds / check_seconds
             print(f"throughput ratio (b)/(a) on the same text: {ratio:.2f}× (target ≥ {TARGET_RATIO}×)")

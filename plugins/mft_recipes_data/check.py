@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import sys
 from array import array
 from collections import Counter, deque
 from collections.abc import Callable, Iterator, Sequence
@@ -278,7 +279,7 @@ def check_files(
         for chunk in _read_chunks(path, index, fmt, choice.version, chunk_bytes)
     )
     with _clean_writer(clean) as clean_file:
-        for chunk, result in _run(chunks, workers):
+        for chunk, result in _run(chunks, workers, choice.version):
             checker.add(reports[chunk.source], result, chunk, clean_file)
             done += len(chunk.data)
             if progress is not None:
@@ -356,11 +357,17 @@ class ChunkResult:
 _counters: dict[str, ChatTokenCounter] = {}
 
 
+def _counter(version: str) -> ChatTokenCounter:
+    """This process's counter for a tokenizer version, loaded once."""
+    counter = _counters.get(version)
+    if counter is None:
+        counter = _counters[version] = ChatTokenCounter(version)
+    return counter
+
+
 def check_chunk(chunk: Chunk) -> ChunkResult:
     """Check every line of a chunk: parse, apply the rules, count the tokens of the valid examples."""
-    counter = _counters.get(chunk.tokenizer)
-    if counter is None:
-        counter = _counters[chunk.tokenizer] = ChatTokenCounter(chunk.tokenizer)
+    counter = _counter(chunk.tokenizer)
     classifier = chunk.fmt == "classifier"
     result = ChunkResult()
     lines = chunk.data.split(b"\n")
@@ -426,7 +433,7 @@ def _digest(raw: bytes) -> int:
 # --- running chunks, in order, in this process or in workers -----------------------------------------
 
 
-def _run(chunks: Iterator[Chunk], workers: int) -> Iterator[tuple[Chunk, ChunkResult]]:
+def _run(chunks: Iterator[Chunk], workers: int, tokenizer: str) -> Iterator[tuple[Chunk, ChunkResult]]:
     """Each chunk with its result, in order. With several workers at most 2 × workers chunks are in
     flight, so reading never runs ahead of checking."""
     if workers <= 1:
@@ -436,9 +443,13 @@ def _run(chunks: Iterator[Chunk], workers: int) -> Iterator[tuple[Chunk, ChunkRe
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
-    # spawn: workers import only what checking needs, and no thread of this process (a progress bar)
-    # is forked into them.
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+    # On Linux the workers are forked after this process has loaded the tokenizer, so they start at once
+    # and share its memory (and nothing re-imports the caller's __main__). Elsewhere fork is unsafe.
+    fork = sys.platform.startswith("linux")
+    if fork:
+        _counter(tokenizer)
+    context = multiprocessing.get_context("fork" if fork else "spawn")
+    with ProcessPoolExecutor(workers, mp_context=context) as pool:
         pending: deque = deque()
         for chunk in chunks:
             pending.append((chunk, pool.submit(check_chunk, chunk)))

@@ -121,14 +121,23 @@ def check(
 
 
 class _ProgressBar:
-    """A rich progress bar on stderr while the check runs, only on a terminal and for big inputs."""
+    """A rich progress bar on stderr while the check runs, only on a terminal and for big inputs. It is
+    drawn from the first progress report on, once the check's worker processes have started: its
+    refresh thread must not exist when they are forked."""
 
     def __init__(self, paths: list[str], *, enabled: bool) -> None:
         import os
 
         self.total = sum(os.path.getsize(path) for path in paths)
+        self.enabled = enabled and sys.stderr.isatty() and self.total >= PROGRESS_MIN_BYTES
         self.bar: Any = None
-        if enabled and sys.stderr.isatty() and self.total >= PROGRESS_MIN_BYTES:
+        self.task: Any = None
+
+    def __enter__(self) -> Any:
+        return self.update if self.enabled else None
+
+    def update(self, done: int, total: int) -> None:
+        if self.bar is None:
             from rich.console import Console
             from rich.progress import (
                 BarColumn,
@@ -147,13 +156,9 @@ class _ProgressBar:
                 console=Console(stderr=True),
                 transient=True,
             )
-
-    def __enter__(self) -> Any:
-        if self.bar is None:
-            return None
-        self.bar.start()
-        task = self.bar.add_task("check", total=self.total)
-        return lambda done, total: self.bar.update(task, completed=done)
+            self.bar.start()
+            self.task = self.bar.add_task("check", total=total)
+        self.bar.update(self.task, completed=done)
 
     def __exit__(self, *exc: object) -> None:
         if self.bar is not None:
