@@ -249,7 +249,7 @@ def validate(files: tuple[str, ...], kind: str | None, gpus: int | None, deep: b
             problems = validate_loaded(loaded, registry(), detected, gpus, deep)
         except (DocumentError, UnknownKindError) as error:
             problems = [Problem(str(error).removeprefix(f"{file}: "), code="unreadable", file=file)]
-        results.append((file, detected, problems))
+        results.append(("<stdin>" if file == "-" else file, detected, problems))
     errors = sum(problem.is_error for _, _, problems in results for problem in problems)
     if as_json:
         files_json = [
