@@ -222,35 +222,13 @@ def check_files(
     duplicates, to a new file (one input only). `jobs` worker processes (default: the usable CPUs) check
     chunks of about `chunk_bytes` in parallel; `progress(bytes_done, bytes_total)` is called as they finish.
     """
-    if registry is None and (
-        recipe is not None or (model is not None and model not in ("v1", "v3", "tekken"))
-    ):
-        from mft_recipes.host import get_registry
-
-        registry = get_registry()
     files = [str(path) for path in paths]
     if not files:
         raise CheckError("no files to check")
     for path in files:
         if not Path(path).is_file():
             raise CheckError(f"{path}: no such file")
-    training = None
-    if recipe is not None:
-        assert registry is not None
-        try:
-            training, recipe_model = recipe_settings(recipe, overrides or {}, files[0], registry)
-        except ValueError as error:
-            raise CheckError(str(error)) from error
-        model = model or recipe_model
-        fmt = fmt or ("classifier" if training.job_type == "classifier" else "chat")
-        platform = training.platform if platform is None else platform
-    fmt = fmt or "chat"
-    if fmt not in FORMATS:
-        raise CheckError(f"unknown format {fmt!r}; formats: {', '.join(FORMATS)}")
-    try:
-        choice = choose_tokenizer(model, registry)
-    except ValueError as error:
-        raise CheckError(str(error)) from error
+    training, choice, fmt, platform = _settings(files[0], model, recipe, overrides, fmt, platform, registry)
     given_roles = {str(path): value for path, value in (roles or {}).items()}
     file_roles = {path: given_roles.get(path, role) for path in files}
     for path, file_role in file_roles.items():
@@ -264,7 +242,7 @@ def check_files(
             raise CheckError(f"{write_clean}: the clean copy must not overwrite the input")
         clean = CleanResult(str(write_clean))
 
-    checker = _Aggregator(training, bool(platform), max_problems, clean)
+    checker = _Aggregator(training, platform, max_problems, clean)
     reports = [FileReport(path, file_roles[path], os.path.getsize(path)) for path in files]
     total_bytes = sum(report.size_bytes for report in reports)
     workers = jobs if jobs is not None else _usable_cpus()
@@ -287,6 +265,43 @@ def check_files(
     for report in reports:
         checker.finish(report)
     return CheckReport(fmt, choice, reports, training, clean)
+
+
+def _settings(
+    first_file: str,
+    model: str | None,
+    recipe: str | None,
+    overrides: dict[str, Any] | None,
+    fmt: str | None,
+    platform: bool | None,
+    registry: Registry | None,
+) -> tuple[TrainingSettings | None, TokenizerChoice, str, bool]:
+    """The recipe's training settings, the tokenizer, the format and whether La Plateforme's limits are
+    errors: what the options say, else what the recipe implies."""
+    if registry is None and (
+        recipe is not None or (model is not None and model not in ("v1", "v3", "tekken"))
+    ):
+        from mft_recipes.host import get_registry
+
+        registry = get_registry()
+    training = None
+    if recipe is not None:
+        assert registry is not None
+        try:
+            training, recipe_model = recipe_settings(recipe, overrides or {}, first_file, registry)
+        except ValueError as error:
+            raise CheckError(str(error)) from error
+        model = model or recipe_model
+        fmt = fmt or ("classifier" if training.job_type == "classifier" else "chat")
+        platform = training.platform if platform is None else platform
+    fmt = fmt or "chat"
+    if fmt not in FORMATS:
+        raise CheckError(f"unknown format {fmt!r}; formats: {', '.join(FORMATS)}")
+    try:
+        choice = choose_tokenizer(model, registry)
+    except ValueError as error:
+        raise CheckError(str(error)) from error
+    return training, choice, fmt, bool(platform)
 
 
 def _usable_cpus() -> int:
@@ -315,22 +330,20 @@ def _read_chunks(
 ) -> Iterator[Chunk]:
     """The file as chunks of about `size` bytes, each ending at a line break (a longer line is one chunk)."""
     line = 1
+    pending: list[bytes] = []  # the start of a line that continues in the next block
     with open(path, "rb") as file:
-        carry = b""
-        while True:
-            block = file.read(size)
-            if not block:
-                break
-            data = carry + block
-            end = data.rfind(b"\n")
+        while block := file.read(size):
+            end = block.rfind(b"\n")
             if end < 0:
-                carry = data
+                pending.append(block)
                 continue
-            carry = data[end + 1 :]
-            yield Chunk(source, line, data[: end + 1], fmt, tokenizer)
-            line += data.count(b"\n", 0, end + 1)
-        if carry:
-            yield Chunk(source, line, carry, fmt, tokenizer)
+            data = b"".join([*pending, block[: end + 1]])
+            pending = [block[end + 1 :]]
+            yield Chunk(source, line, data, fmt, tokenizer)
+            line += data.count(b"\n")
+    tail = b"".join(pending)
+    if tail:
+        yield Chunk(source, line, tail, fmt, tokenizer)
 
 
 # --- checking a chunk (in a worker) ------------------------------------------------------------------
