@@ -29,7 +29,7 @@ from unittest import mock
 
 from mft_recipes.architectures import Architecture
 from mft_recipes.problems import Problem
-from mft_recipes.validation import ValidationContext
+from mft_recipes.validation import ValidationContext, Validator
 
 INSTALL_HINT = "pip install 'mft-recipes[axolotl]'"
 SOURCE = "axolotl-deep"
@@ -262,12 +262,16 @@ def _peft_conversion(model: Any) -> dict[str, str]:
     return dict(getattr(conversion, "_MOE_TARGET_MODULE_MAPPING", {}).get(pattern, {}))
 
 
-def lora_problems(report: LoraReport) -> list[Problem]:
+def lora_problems(report: LoraReport, document: dict[str, Any] | None = None) -> list[Problem]:
     """What is wrong with what the LoRA trains: targets that match nothing, a MoE whose experts stay frozen."""
+    uses_linear = bool(
+        document and document.get("lora_target_linear") and not document.get("lora_target_modules")
+    )
+    targets_key = "lora_target_linear" if uses_linear else "lora_target_modules"
     problems = [
         Problem(
             f"LoRA target {target!r} matches nothing in the model: it trains nothing",
-            ("lora_target_modules",),
+            ("lora_target_modules",),  # unmatched names are listed there
             "target-matches-nothing",
             source=SOURCE,
         )
@@ -279,7 +283,7 @@ def lora_problems(report: LoraReport) -> list[Problem]:
                 "no expert weight is trained: on transformers 5.x the experts are fused parameters that "
                 "lora_target_linear and Linear-module targets miss; list w1, w2, w3 in lora_target_modules "
                 "(with lora_dropout: 0)",
-                ("lora_target_modules",),
+                (targets_key,),
                 "experts-not-trained",
                 source=SOURCE,
             )
@@ -333,12 +337,26 @@ def check_deep(document: Any, context: ValidationContext) -> list[Problem]:
                     source=SOURCE,
                 ),
             ]
+        gpus = context.gpus or 1
         try:
-            config = axolotl_config(document, folder, gpus=context.gpus or 1)
-            report = apply_lora(config, meta_model(config))
+            config = axolotl_config(document, folder, gpus=gpus)
+            problems += lora_problems(apply_lora(config, meta_model(config)), document)
+            if isinstance(config.deepspeed, dict):
+                problems += _deepspeed_check(config, gpus)
         except AxolotlRefused as error:
-            return [*problems, Problem(f"axolotl refuses it: {error}", (), "axolotl-refused", source=SOURCE)]
-    return [*problems, *lora_problems(report)]
+            problems.append(Problem(f"axolotl refuses it: {error}", (), "axolotl-refused", source=SOURCE))
+    return problems
+
+
+def _deepspeed_check(config: Any, gpus: int) -> list[Problem]:
+    try:
+        import deepspeed  # noqa: F401
+    except ImportError:
+        message = (
+            "DeepSpeed is not installed, so its own classes did not check the section: pip install deepspeed"
+        )
+        return [Problem(message, ("deepspeed",), "deep-no-deepspeed", severity="warning", source=SOURCE)]
+    return deepspeed_problems(resolved_deepspeed(config, gpus), gpus)
 
 
 class _DataParallelWorld:
@@ -433,3 +451,12 @@ def _leaves(node: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
             yield from _leaves(value, f"{prefix}.{key}" if prefix else str(key))
     else:
         yield prefix, node
+
+
+DEEP_VALIDATOR = Validator(
+    SOURCE,
+    ("axolotl",),
+    check_deep,
+    "axolotl's own validation, LoRA on the real architecture (meta device), DeepSpeed's own classes",
+    deep=True,
+)

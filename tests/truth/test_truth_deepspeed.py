@@ -55,3 +55,39 @@ def test_deepspeed_refuses_the_section_on_the_wrong_gpu_count_and_with_a_bad_sta
     section["zero_optimization"]["stage"] = 3
     section["zero_optimization"]["reduce_bucket_size"] = "auto"
     assert [p.code for p in deep.deepspeed_problems(section, recipe.hardware.gpus)] == ["deepspeed-auto-left"]
+
+
+# Run in a child process: the patches change transformers' classes for the rest of the process.
+PRELOAD_PATCHES = """
+import json, sys
+from transformers.integrations.deepspeed import HfDeepSpeedConfig
+from axolotl.loaders.patch_manager import PatchManager
+from mft_recipes.host import get_registry
+from mft_recipes_axolotl import deep
+from tests.truth.cases import overrides_for, published_config, render
+
+recipe = get_registry().recipes[sys.argv[1]]
+folder = published_config(recipe.model)  # a local base_model: some patches read its config.json
+document = render(recipe, {**overrides_for(recipe, "defaults"), "base_model": str(folder)})
+config = deep.axolotl_config(document, folder, gpus=recipe.hardware.gpus)
+section = deep.resolved_deepspeed(config, recipe.hardware.gpus)
+live = HfDeepSpeedConfig(section)  # what the HF Trainer holds during a DeepSpeed launch (ZeRO-3 on)
+PatchManager(config, deep.meta_model_config(config)).apply_pre_model_load_patches()
+print("patched")
+"""
+
+
+@pytest.mark.parametrize("name", list(RECIPES))
+def test_axolotl_applies_its_pre_load_patches_under_the_recipes_deepspeed(name: str) -> None:
+    """axolotl patches the model classes before loading, and some patches exist only under ZeRO-3 (its
+    Mixtral ZeRO-3 + sample packing patch imports a class transformers 5.x no longer has)."""
+    import subprocess
+    import sys
+
+    from tests.truth.cases import REPO
+
+    result = subprocess.run(
+        [sys.executable, "-c", PRELOAD_PATCHES, name], capture_output=True, text=True, cwd=REPO, timeout=600
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.strip().endswith("patched")
