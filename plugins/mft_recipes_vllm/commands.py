@@ -175,6 +175,11 @@ def _print_export(result: dict[str, Any]) -> None:
     "--dtype", default="auto", show_default=True, help="vLLM dtype (auto, bfloat16, float16, float32)."
 )
 @click.option(
+    "--enforce-eager",
+    is_flag=True,
+    help="No graph compilation: starts faster, runs slower (small test sets).",
+)
+@click.option(
     "--json", "as_json", is_flag=True, help="Print metrics.json (schemas/eval-metrics.schema.json)."
 )
 def eval_command(
@@ -194,6 +199,7 @@ def eval_command(
     gpu_memory_utilization: float,
     tensor_parallel_size: int,
     dtype: str,
+    enforce_eager: bool,
     as_json: bool,
 ) -> None:
     """Evaluate a model and its adapter side by side with vLLM (offline, batched): classification
@@ -217,6 +223,7 @@ def eval_command(
         gpu_memory_utilization=gpu_memory_utilization,
         tensor_parallel_size=tensor_parallel_size,
         dtype=dtype,
+        enforce_eager=enforce_eager,
     )
     out = Path(output) if output else Path(f"eval-{Path(data).stem}")
     try:

@@ -73,11 +73,11 @@ def chat_prompt_ids(model_dir: Path, messages: list[dict[str, Any]]) -> list[int
     return list(encoded["input_ids"])
 
 
-def hf_label_ranking(
-    model_dir: Path, adapter: Path | None, messages: list[dict[str, Any]], labels: list[str]
-) -> list[str]:
-    """The label set ranked by HF (+ peft): log-probability of each label's answer tokens (the chat
-    template's assistant turn, end of turn included) after the prompt."""
+def hf_label_rankings(
+    model_dir: Path, adapter: Path | None, conversations: list[list[dict[str, Any]]], labels: list[str]
+) -> list[list[str]]:
+    """For each conversation, the label set ranked by HF (+ peft): log-probability of each label's answer
+    tokens (the chat template's assistant turn, end of turn included) after the prompt."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -88,14 +88,17 @@ def hf_label_ranking(
 
         model = PeftModel.from_pretrained(model, str(adapter))
     model.eval()
-    prompt = chat_prompt_ids(model_dir, messages)
-    scores = {}
-    with torch.no_grad():
-        for label in labels:
-            full = tokenizer.apply_chat_template(
-                [*messages, {"role": "assistant", "content": label}], tokenize=True, return_dict=True
-            )["input_ids"]
-            assert full[: len(prompt)] == prompt
-            logprobs = torch.log_softmax(model(input_ids=torch.tensor([full])).logits[0].float(), dim=-1)
-            scores[label] = sum(float(logprobs[i - 1, full[i]]) for i in range(len(prompt), len(full)))
-    return sorted(labels, key=lambda label: -scores[label])
+    rankings = []
+    for messages in conversations:
+        prompt = chat_prompt_ids(model_dir, messages)
+        scores = {}
+        with torch.no_grad():
+            for label in labels:
+                full = tokenizer.apply_chat_template(
+                    [*messages, {"role": "assistant", "content": label}], tokenize=True, return_dict=True
+                )["input_ids"]
+                assert full[: len(prompt)] == prompt
+                logprobs = torch.log_softmax(model(input_ids=torch.tensor([full])).logits[0].float(), dim=-1)
+                scores[label] = sum(float(logprobs[i - 1, full[i]]) for i in range(len(prompt), len(full)))
+        rankings.append(sorted(labels, key=lambda label: -scores[label]))
+    return rankings

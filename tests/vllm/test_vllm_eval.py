@@ -12,12 +12,12 @@ from typing import Any
 import pytest
 
 from mft_recipes.schemas import check_against_schema
-from tests.vllm.reference import LABELS, chat_prompt_ids, hf_greedy, hf_label_ranking
+from tests.vllm.reference import LABELS, chat_prompt_ids, hf_greedy, hf_label_rankings
 
 pytestmark = pytest.mark.vllm
 
 MAX_TOKENS = 12
-ENGINE = ["--max-model-len", "512", "--kv-cache-gib", "0.25", "--dtype", "float32"]
+ENGINE = ["--max-model-len", "512", "--kv-cache-gib", "0.25", "--dtype", "float32", "--enforce-eager"]
 
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
@@ -113,14 +113,19 @@ def test_classification_ranks_labels_as_hf(
     for name, adapter in (("base", None), ("adapter", dense_adapter)):
         records = sorted((r for r in predictions if r["model"] == name), key=lambda r: r["index"])
         assert len(records) == len(examples)
-        for record, row in zip(records, examples, strict=True):
+        expected = hf_label_rankings(
+            tiny_mistral, adapter, [row["messages"][:-1] for row in examples], LABELS
+        )
+        for record, ranking in zip(records, expected, strict=True):
             assert record["prediction"] in LABELS  # constrained to the label set
-            expected = hf_label_ranking(tiny_mistral, adapter, row["messages"][:-1], sorted(LABELS))
-            assert record["ranking"] == expected[:3], (name, record["index"])
+            assert record["ranking"] == ranking[:3], (name, record["index"])
         model = result["models"][name]
         assert {"accuracy", "top1_by_logprob", "top3_by_logprob"} <= set(model["scores"])
         assert len(model["levels"]["accuracy"]) == 3  # `Home > Kitchen > Knives`: three levels
         assert model["levels"]["top3_by_logprob"][0] >= model["levels"]["top1_by_logprob"][0]
+    # The LoRA is applied when scoring (else the adapter column would silently repeat the base).
+    scores = {name: [r["scores"] for r in predictions if r["model"] == name] for name in ("base", "adapter")}
+    assert scores["base"] != scores["adapter"]
 
 
 def test_interrupted_eval_resumes_without_recomputing(
