@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import json
+import shlex
+import socket
 import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -142,3 +146,71 @@ def test_refuses_lm_head_target(tiny_mistral: Path, tmp_path: Path) -> None:
     code, merged, stderr = export_json(str(adapter), "--base", str(tiny_mistral), "-o", str(tmp_path / "m"))
     assert code == 0, stderr
     assert merged["merged"] and merged["logits_check"]["passed"]
+
+
+def test_printed_serve_command_serves_the_lora(
+    tiny_mistral: Path, dense_adapter: Path, tmp_path: Path
+) -> None:
+    """The command export prints, run as a user would (plus host, port and CPU-sized limits), answers
+    with the adapter's greedy tokens through the OpenAI API."""
+    pytest.importorskip("vllm")
+    code, result, stderr = export_json(
+        str(dense_adapter), "--base", str(tiny_mistral), "-o", str(tmp_path / "out")
+    )
+    assert code == 0, stderr
+    command = shlex.split(result["serve_command"])
+    assert command[:3] == ["python", "-m", "vllm.entrypoints.openai.api_server"]
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    limits = [
+        "--max-model-len",
+        "512",
+        "--dtype",
+        "float32",
+        "--enforce-eager",
+        "--kv-cache-memory-bytes",
+        str(2**28),
+    ]
+    server = subprocess.Popen(
+        [sys.executable, *command[1:], "--host", "127.0.0.1", "--port", str(port), *limits],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        url = f"http://127.0.0.1:{port}/v1"
+        deadline = time.monotonic() + 300
+        while True:
+            assert server.poll() is None, server.stderr.read()[-3000:] if server.stderr else ""
+            try:
+                with urllib.request.urlopen(f"{url}/models", timeout=5) as response:
+                    models = {model["id"] for model in json.load(response)["data"]}
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "server not ready in 300 s"
+                time.sleep(2)
+        assert result["lora_name"] in models
+        prompt = chat_prompt_ids(tiny_mistral, PROMPTS[0])
+        body = {
+            "model": result["lora_name"],
+            "prompt": prompt,
+            "max_tokens": 12,
+            "temperature": 0,
+            "logprobs": 0,
+            "return_tokens_as_token_ids": True,
+        }
+        request = urllib.request.Request(
+            f"{url}/completions", data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
+        )
+        with urllib.request.urlopen(request, timeout=60) as response:
+            tokens = json.load(response)["choices"][0]["logprobs"]["tokens"]
+        served = [int(token.removeprefix("token_id:")) for token in tokens]
+        assert served == hf_greedy(tiny_mistral, dense_adapter, [prompt], 12)[0]
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
