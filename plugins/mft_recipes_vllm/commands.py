@@ -2,11 +2,30 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import sys
+from collections.abc import Iterator
 from typing import Any
 
 import click
 
 EXIT_INVALID = 1
+
+
+@contextlib.contextmanager
+def stdout_to_stderr() -> Iterator[None]:
+    """Send whatever the libraries print to stdout (DeepSpeed's logger via peft, vLLM, C extensions) to
+    stderr while the work runs, at the file-descriptor level: stdout carries only our output (`--json`)."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        os.dup2(2, 1)
+        yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
 
 
 @click.command("export")
@@ -62,15 +81,16 @@ def export_command(
 
     exporter = registry().exporters["vllm"]
     try:
-        result = exporter.export(
-            adapter_dir,
-            base=base,
-            merge=merge,
-            output=output,
-            serve_on=serve_on,
-            dtype=dtype,
-            registry=registry(),
-        )
+        with stdout_to_stderr():
+            result = exporter.export(
+                adapter_dir,
+                base=base,
+                merge=merge,
+                output=output,
+                serve_on=serve_on,
+                dtype=dtype,
+                registry=registry(),
+            )
     except ExportRefused as refused:
         if as_json:
             print_json(refused.result)
@@ -227,21 +247,22 @@ def eval_command(
     )
     out = Path(output) if output else Path(f"eval-{Path(data).stem}")
     try:
-        result = evaluate(
-            model,
-            data,
-            out,
-            adapter=adapter,
-            task=task,
-            labels=read_labels(labels_file) if labels_file else None,
-            top_k=top_k,
-            max_tokens=max_tokens,
-            batch_size=batch_size,
-            latency_requests=latency_requests,
-            settings=settings,
-            resume=resume,
-            extra_metrics=list(registry().metrics.values()),
-        )
+        with stdout_to_stderr():
+            result = evaluate(
+                model,
+                data,
+                out,
+                adapter=adapter,
+                task=task,
+                labels=read_labels(labels_file) if labels_file else None,
+                top_k=top_k,
+                max_tokens=max_tokens,
+                batch_size=batch_size,
+                latency_requests=latency_requests,
+                settings=settings,
+                resume=resume,
+                extra_metrics=list(registry().metrics.values()),
+            )
     except (EvalError, AdapterError) as error:
         fail(str(error), EXIT_INVALID)
         return
