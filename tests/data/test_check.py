@@ -174,3 +174,16 @@ def test_progress_is_reported_up_to_the_whole_size(jsonl: Callable[..., Path]) -
     assert len(seen) > 5
     assert seen[-1] == (path.stat().st_size, path.stat().st_size)
     assert [done for done, _ in seen] == sorted(done for done, _ in seen)
+
+
+def test_validation_files_get_the_validation_limit_on_the_command_line(jsonl: Callable[..., Path]) -> None:
+    big = jsonl(*[chat(f"question {number} " + "x" * 500, "answer") for number in range(2000)])
+    small = jsonl(VALID)
+    result = data_cli("check", str(big), "--validation", str(small), "--platform", "--json", "--model", "v3")
+    assert result.exit_code == 0, result.output  # 1.1 MB is fine for training
+    result = data_cli("check", str(small), "--validation", str(big), "--platform", "--json", "--model", "v3")
+    assert result.exit_code == 1
+    files = {file["file"]: file for file in json.loads(result.stdout)["files"]}
+    assert files[str(big)]["role"] == "validation"
+    assert files[str(big)]["problem_counts"] == {"E_FILE_TOO_LARGE": 1}
+    assert files[str(small)]["valid"]
