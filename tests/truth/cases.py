@@ -52,7 +52,9 @@ CHECKS = {
     "adapted on Mixtral, trainable count = closed form",
     3: "a real `render | axolotl train /dev/stdin` run on CPU on a tiny model trains the adapter",
     4: "inline DeepSpeed section, with HF Trainer's `auto` values resolved for the recipe's GPU count, "
-    "accepted by DeepSpeed's own config classes",
+    "accepted by DeepSpeed's own config classes; axolotl's pre-load patches apply under it",
+    5: "two CPU ranks over gloo train the recipe's ZeRO-3 setup on a tiny model (weights partitioned, "
+    "axolotl's LoRA on the partitioned model, three optimizer steps)",
 }
 
 
@@ -92,6 +94,34 @@ def checks_for(recipe: Recipe) -> list[int]:
     checks = [1, 2]
     if recipe.name in TRAINING_RUNS:
         checks.append(3)
-    if uses_deepspeed(recipe):
+    document = render(recipe, overrides_for(recipe, "defaults"))
+    if "deepspeed" in document:
         checks.append(4)
+        if document["deepspeed"].get("zero_optimization", {}).get("stage") == 3:
+            checks.append(5)
     return checks
+
+
+# What the tier found broken in a pinned stack, by recipe: (the library, the first version that works,
+# why). A check that meets one is an expected failure there (xfail: it fails the run if it passes, so the
+# entry goes once the pin moves) and the proof table says so; the axolotl_latest session proves the fix.
+KNOWN_BROKEN: dict[str, tuple[str, str, str]] = {
+    "mixtral-8x22b": (
+        "peft",
+        "0.21.2",
+        "peft 0.20.0 (axolotl 0.19's pin) cannot wrap ZeRO-3-partitioned expert parameters: "
+        "ParamWrapper reads the empty partitioned shape (IndexError); peft 0.21.2 reads ds_shape",
+    ),
+}
+
+
+def known_broken(name: str) -> str | None:
+    """Why the recipe's ZeRO-3 run cannot work with the installed stack, or None when it should."""
+    from importlib.metadata import version
+
+    from packaging.version import Version
+
+    if name not in KNOWN_BROKEN:
+        return None
+    package, fixed_in, reason = KNOWN_BROKEN[name]
+    return reason if Version(version(package)) < Version(fixed_in) else None

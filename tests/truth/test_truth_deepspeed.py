@@ -4,12 +4,31 @@ and the batch arithmetic) on that many data-parallel ranks."""
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
+import yaml
 from mft_recipes_axolotl import deep
 
-from tests.truth.cases import axolotl_recipes, overrides_for, published_config, render, uses_deepspeed
+from tests.tiny_models import build_tiny_model
+from tests.truth.cases import (
+    CPU_OVERRIDES,
+    REPO,
+    axolotl_recipes,
+    known_broken,
+    overrides_for,
+    published_config,
+    render,
+    uses_deepspeed,
+)
 
 pytestmark = [pytest.mark.axolotl, pytest.mark.usefixtures("axolotl_installed")]
+
+BIN = Path(sys.executable).parent
 
 RECIPES = {recipe.name: recipe for recipe in axolotl_recipes() if uses_deepspeed(recipe)}
 
@@ -81,13 +100,59 @@ print("patched")
 def test_axolotl_applies_its_pre_load_patches_under_the_recipes_deepspeed(name: str) -> None:
     """axolotl patches the model classes before loading, and some patches exist only under ZeRO-3 (its
     Mixtral ZeRO-3 + sample packing patch imports a class transformers 5.x no longer has)."""
-    import subprocess
-    import sys
-
-    from tests.truth.cases import REPO
-
     result = subprocess.run(
         [sys.executable, "-c", PRELOAD_PATCHES, name], capture_output=True, text=True, cwd=REPO, timeout=600
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.strip().endswith("patched")
+
+
+def zero3_recipes() -> list[str]:
+    return [name for name in RECIPES if resolved_section(name, "defaults")["zero_optimization"]["stage"] == 3]
+
+
+@pytest.mark.parametrize("name", zero3_recipes())
+def test_two_cpu_ranks_train_the_recipes_zero3_setup(
+    name: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """Two processes over gloo: the recipe's ZeRO-3 section partitions a tiny model, axolotl's LoRA wraps
+    the partitioned weights, and three optimizer steps run (tests/truth/zero3_ranks.py)."""
+    recipe = RECIPES[name]
+    broken = known_broken(name)
+    if broken:  # it still runs: strict, so the entry must go once the stack is fixed
+        request.applymarker(pytest.mark.xfail(reason=broken, strict=True))
+    moe = "Mixtral" in recipe.model
+    base = build_tiny_model(tmp_path / "base", moe=moe)
+    overrides = {
+        **CPU_OVERRIDES,
+        "base_model": str(base),
+        "dataset": str(tmp_path / "unused.jsonl"),
+        "micro_batch_size": 1,
+        "output_dir": str(tmp_path / "out"),
+    }
+    config = tmp_path / "config.yml"
+    config.write_text(yaml.safe_dump(render(recipe, overrides)))
+    result = subprocess.run(
+        [
+            str(BIN / "torchrun"),
+            "--nproc_per_node",
+            "2",
+            "-m",
+            "tests.truth.zero3_ranks",
+            str(config),
+            str(tmp_path / "result.json"),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=900,
+        env={**os.environ, "HF_HUB_OFFLINE": "1", "DO_NOT_TRACK": "1", "OMP_NUM_THREADS": "1"},
+    )
+    assert result.returncode == 0, (result.stdout + result.stderr)[-5000:]
+    outcome = json.loads((tmp_path / "result.json").read_text())
+    assert outcome["world_size"] == 2 and outcome["zero_stage"] == 3
+    assert outcome["losses"][-1] < outcome["losses"][0]
+    if moe:
+        assert any(
+            ".mlp.experts." in parameter and "lora_B" in parameter for parameter in outcome["trainable"]
+        )

@@ -1,0 +1,64 @@
+"""One rank of a two-process ZeRO-3 run on CPU (`torchrun --nproc_per_node 2 -m tests.truth.zero3_ranks
+CONFIG OUTPUT`): the DeepSpeed setup of a rendered multi-GPU recipe, on a tiny model, without axolotl's
+launcher (whose CPU multi-process paths do not run: see docs/proof.md).
+
+Each rank does what axolotl's loader and the HF Trainer do under ZeRO-3: the recipe's DeepSpeed section,
+"auto" resolved for the world size, is made live (so `from_pretrained` partitions the weights with
+`zero.Init`), axolotl's own `load_lora` applies the recipe's LoRA (if any) to the partitioned model,
+`deepspeed.initialize` builds the ZeRO-3 engine over gloo, and a few optimizer steps run on the tiny data.
+Rank 0 writes what was trained to OUTPUT as JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import torch
+import yaml
+
+
+def main(config_path: str, output_path: str) -> None:
+    import deepspeed
+    from axolotl.utils.dict import DictDefault
+    from mft_recipes_axolotl import deep
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers.integrations.deepspeed import HfDeepSpeedConfig
+
+    deepspeed.init_distributed(dist_backend="gloo")
+    world = torch.distributed.get_world_size()
+    document = yaml.safe_load(Path(config_path).read_text(encoding="utf-8"))
+    config: DictDefault = deep.axolotl_config(document, document["base_model"], gpus=world)
+    section = deep.resolved_deepspeed(config, world)
+    live = HfDeepSpeedConfig(section)  # noqa: F841 (kept alive: transformers reads it while loading)
+    model = AutoModelForCausalLM.from_pretrained(document["base_model"], dtype=torch.float32)
+    if config.adapter:
+        from axolotl.loaders.adapter import load_lora
+
+        model, _ = load_lora(model, config)
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(trainable, lr=1e-3)
+    engine, *_ = deepspeed.initialize(model=model, optimizer=optimizer, config=section)
+    tokenizer = AutoTokenizer.from_pretrained(document["base_model"])
+    losses = []
+    for step in range(3):
+        text = f"[INST] What is {step} plus {world}?[/INST] {step} plus {world} is {step + world}.</s>"
+        batch = tokenizer([text] * section["train_micro_batch_size_per_gpu"], return_tensors="pt")
+        loss = engine(**batch, labels=batch["input_ids"]).loss
+        engine.backward(loss)
+        engine.step()
+        losses.append(float(loss))
+    names = [name for name, p in engine.module.named_parameters() if p.requires_grad]
+    if torch.distributed.get_rank() == 0:
+        result = {
+            "world_size": world,
+            "losses": losses,
+            "trainable": names,
+            "zero_stage": engine.zero_optimization_stage(),
+        }
+        Path(output_path).write_text(json.dumps(result), encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], sys.argv[2])
