@@ -19,6 +19,7 @@ from tests.truth.cases import (
     CPU_OVERRIDES,
     REPO,
     axolotl_recipes,
+    checks_for,
     known_broken,
     overrides_for,
     published_config,
@@ -108,7 +109,7 @@ def test_axolotl_applies_its_pre_load_patches_under_the_recipes_deepspeed(name: 
 
 
 def zero3_recipes() -> list[str]:
-    return [name for name in RECIPES if resolved_section(name, "defaults")["zero_optimization"]["stage"] == 3]
+    return [name for name in RECIPES if 5 in checks_for(RECIPES[name])]
 
 
 @pytest.mark.parametrize("name", zero3_recipes())
