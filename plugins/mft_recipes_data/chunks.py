@@ -1,0 +1,189 @@
+"""Files as chunks of whole lines, and checking a chunk: parse each line, apply the rules, count the
+tokens of the valid examples. Chunks run in this process or in worker processes, and their results come
+back in file order either way."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections import Counter, deque
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from hashlib import blake2b
+from typing import Any
+
+from mft_recipes_data.rules import Finding, check_chat, check_classifier, classifier_text, label_values
+from mft_recipes_data.tokens import ChatTokenCounter, TokenizerRefused
+
+CHUNK_BYTES = 1 << 20
+# Findings a worker sends back in full per chunk; the rest of a chunk's findings are only counted.
+MAX_CHUNK_FINDINGS = 200
+
+
+# --- reading ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """Whole lines of file number `source`, starting at line `first_line` (1-based), and how to check them."""
+
+    source: int
+    first_line: int
+    data: bytes
+    fmt: str
+    tokenizer: str
+
+
+def read_chunks(path: str, source: int, fmt: str, tokenizer: str, size: int = CHUNK_BYTES) -> Iterator[Chunk]:
+    """The file as chunks of about `size` bytes, each ending at a line break (a longer line is one chunk)."""
+    line = 1
+    pending: list[bytes] = []  # the start of a line that continues in the next block
+    with open(path, "rb") as file:
+        while block := file.read(size):
+            end = block.rfind(b"\n")
+            if end < 0:
+                pending.append(block)
+                continue
+            data = b"".join([*pending, block[: end + 1]])
+            pending = [block[end + 1 :]]
+            yield Chunk(source, line, data, fmt, tokenizer)
+            line += data.count(b"\n")
+    tail = b"".join(pending)
+    if tail:
+        yield Chunk(source, line, tail, fmt, tokenizer)
+
+
+# --- checking a chunk (in a worker) ------------------------------------------------------------------
+
+
+@dataclass
+class ChunkResult:
+    """What one chunk holds. `valid` has (line, tokens, digest) per valid example; `invalid` has (line,
+    first error code) per invalid one; `findings` the first MAX_CHUNK_FINDINGS findings in full."""
+
+    valid: list[tuple[int, int, int]] = field(default_factory=list)
+    invalid: list[tuple[int, str]] = field(default_factory=list)
+    blank: list[int] = field(default_factory=list)
+    findings: list[tuple[int, Finding]] = field(default_factory=list)
+    counts: Counter = field(default_factory=Counter)
+    labels: dict[str, Counter] = field(default_factory=dict)
+
+    def note(self, line: int, finding: Finding) -> None:
+        self.counts[finding.code] += 1
+        if len(self.findings) < MAX_CHUNK_FINDINGS:
+            self.findings.append((line, finding))
+
+
+_counters: dict[str, ChatTokenCounter] = {}
+
+
+def _counter(version: str) -> ChatTokenCounter:
+    """This process's counter for a tokenizer version, loaded once."""
+    counter = _counters.get(version)
+    if counter is None:
+        counter = _counters[version] = ChatTokenCounter(version)
+    return counter
+
+
+def check_chunk(chunk: Chunk) -> ChunkResult:
+    """Check every line of a chunk: parse, apply the rules, count the tokens of the valid examples."""
+    counter = _counter(chunk.tokenizer)
+    classifier = chunk.fmt == "classifier"
+    result = ChunkResult()
+    lines = chunk.data.split(b"\n")
+    if chunk.data.endswith(b"\n"):
+        lines.pop()
+    for offset, raw in enumerate(lines):
+        number = chunk.first_line + offset
+        if not raw.strip():
+            result.blank.append(number)
+            result.note(number, Finding("W_BLANK_LINE", (), "a blank line; trainers skip or refuse it"))
+            continue
+        example, findings = _parse(raw)
+        if not findings:
+            findings = check_classifier(example) if classifier else check_chat(example)
+        for finding in findings:
+            result.note(number, finding)
+        error = next((finding.code for finding in findings if finding.severity == "error"), None)
+        if error is None:
+            try:
+                tokens = (
+                    counter.count_text(classifier_text(example))
+                    if classifier
+                    else counter.count_chat(example)
+                )
+            except TokenizerRefused as refused:
+                error = "E_TOKENIZER"
+                result.note(number, Finding(error, (), str(refused)))
+        if error is not None:
+            result.invalid.append((number, error))
+            continue
+        result.valid.append((number, tokens, _digest(raw)))
+        if classifier:
+            for target, values in label_values(example).items():
+                result.labels.setdefault(target, Counter()).update(values)
+    return result
+
+
+def _parse(raw: bytes) -> tuple[Any, list[Finding]]:
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        return None, [
+            Finding("E_ENCODING", (), f"not UTF-8 text (byte {error.start}); save the file as UTF-8")
+        ]
+    try:
+        return json.loads(text), []
+    except RecursionError:
+        return None, [Finding("E_JSON", (), "invalid JSON: nested too deeply to read")]
+    except ValueError as error:
+        reason = getattr(error, "msg", str(error))
+        column = getattr(error, "colno", None)
+        where = f" at column {column}" if column is not None else ""
+        return None, [Finding("E_JSON", (), f"invalid JSON{where}: {reason}")]
+
+
+def _digest(raw: bytes) -> int:
+    """8 bytes that are equal for identical lines (surrounding whitespace aside). Hashing the line, not
+    a canonical form of its JSON, costs next to nothing; an example written twice by the same tool is
+    the same line."""
+    return int.from_bytes(blake2b(raw.strip(), digest_size=8).digest(), "little")
+
+
+# --- running chunks, in order, in this process or in workers -----------------------------------------
+
+
+def run_chunks(chunks: Iterator[Chunk], workers: int, tokenizer: str) -> Iterator[tuple[Chunk, ChunkResult]]:
+    """Each chunk with its result, in order. With several workers at most 2 × workers chunks are in
+    flight, so reading never runs ahead of checking."""
+    if workers <= 1:
+        for chunk in chunks:
+            yield chunk, check_chunk(chunk)
+        return
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    # On Linux the workers are forked after this process has loaded the tokenizer, so they start at once
+    # and share its memory (and nothing re-imports the caller's __main__). Elsewhere fork is unsafe.
+    fork = sys.platform.startswith("linux")
+    if fork:
+        _counter(tokenizer)
+    context = multiprocessing.get_context("fork" if fork else "spawn")
+    with ProcessPoolExecutor(workers, mp_context=context) as pool:
+        pending: deque = deque()
+        for chunk in chunks:
+            pending.append((chunk, pool.submit(check_chunk, chunk)))
+            if len(pending) >= 2 * workers:
+                done, future = pending.popleft()
+                yield done, future.result()
+        while pending:
+            done, future = pending.popleft()
+            yield done, future.result()
+
+
+def usable_cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
