@@ -10,6 +10,8 @@ The schema and the fast validators reason about a config; these checks run the t
    applied by axolotl's own `load_lora` (so peft's conversion of Mixtral's w1/w2/w3 into the fused expert
    parameters happens as in a real run). Every listed target must match something, a Mixtral config must
    adapt the expert weights, and the trainable count is what peft reports.
+3. A DeepSpeed section, with the HF Trainer's "auto" values filled by the Trainer's own code for the GPU
+   count, through DeepSpeed's own config classes.
 
 Used by `mft-recipes validate --deep` (the `axolotl-deep` validator) and by the axolotl test tier.
 Everything heavy is imported inside the functions: importing this module costs nothing.
@@ -24,6 +26,7 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 from unittest import mock
 
@@ -182,10 +185,9 @@ def meta_model(config: Any) -> Any:
     """The model axolotl would load, built from its config.json (with the config's `model_config`
     overrides) on the meta device: every parameter with its real shape, no memory."""
     import torch
-    from axolotl.loaders.utils import load_model_config
     from transformers import AutoModelForCausalLM
 
-    model_config = load_model_config(config)
+    model_config = meta_model_config(config)
     with torch.device("meta"):
         return AutoModelForCausalLM.from_config(model_config)
 
@@ -399,7 +401,7 @@ def resolved_deepspeed(config: Any, gpus: int, num_training_steps: int = 1000) -
     hf_config = HfTrainerDeepSpeedConfig(section)
     try:
         hf_config.trainer_config_process(arguments)
-        model = mock.Mock(config=meta_model_config(config))
+        model = SimpleNamespace(config=meta_model_config(config))  # the Trainer reads its hidden size
         hf_config.trainer_config_finalize(arguments, model, num_training_steps)
     except ValueError as error:
         raise AxolotlRefused(str(error)) from error
@@ -410,6 +412,7 @@ def resolved_deepspeed(config: Any, gpus: int, num_training_steps: int = 1000) -
 
 
 def meta_model_config(config: Any) -> Any:
+    """The model's config as axolotl loads it: the local config.json with the `model_config` overrides."""
     from axolotl.loaders.utils import load_model_config
 
     return load_model_config(config)
