@@ -28,7 +28,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
-from unittest import mock
 
 from mft_recipes.architectures import Architecture
 from mft_recipes.problems import Problem
@@ -114,6 +113,8 @@ def axolotl_config(
     """The config as axolotl trains it: `validate_config` with the GPUs' capabilities, then
     `normalize_config` with `base_model_config` pointing at a local folder holding the model's config.json.
     Raises AxolotlRefused with axolotl's message when it refuses."""
+    from unittest import mock
+
     from axolotl.utils.config import normalize_config, validate_config
     from axolotl.utils.dict import DictDefault
 
@@ -421,6 +422,8 @@ def meta_model_config(config: Any) -> Any:
 def deepspeed_problems(section: dict[str, Any], gpus: int) -> list[Problem]:
     """What DeepSpeed's own config classes say of a resolved section on `gpus` data-parallel ranks: the
     strict ZeRO model, the batch arithmetic, and any value still "auto"."""
+    from unittest import mock
+
     from deepspeed.runtime.config import DeepSpeedConfig
 
     left = [key for key, value in _leaves(section) if value == "auto"]
