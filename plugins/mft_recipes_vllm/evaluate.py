@@ -289,9 +289,13 @@ class _Runner:
             self.answer = SamplingParams(temperature=0, max_tokens=task.max_tokens)
         self.continuations: dict[str, list[int]] = {}
 
-    def prompt_ids(self, messages: list[dict[str, Any]]) -> list[int]:
-        text = self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-        return list(self.tokenizer(text, add_special_tokens=False).input_ids)
+    def prompt_ids(self, conversations: list[list[dict[str, Any]]]) -> list[list[int]]:
+        """Token ids of each prompt through the model's chat template, tokenized as one batch."""
+        texts = [
+            self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+            for messages in conversations
+        ]
+        return [list(ids) for ids in self.tokenizer(texts, add_special_tokens=False).input_ids]
 
     def generate(self, prompts: list[list[int]], params: Any) -> list[Any]:
         from vllm import TokensPrompt
@@ -306,7 +310,7 @@ class _Runner:
         )
 
     def predict(self, batch: list[Example]) -> tuple[list[dict[str, Any]], dict[str, int]]:
-        prompts = [self.prompt_ids(example.messages) for example in batch]
+        prompts = self.prompt_ids([example.messages for example in batch])
         outputs = self.generate(prompts, self.answer)
         records = [
             {
@@ -374,7 +378,7 @@ class _Runner:
         seconds = []
         for example in examples:
             started = time.perf_counter()
-            self.generate([self.prompt_ids(example.messages)], self.answer)
+            self.generate(self.prompt_ids([example.messages]), self.answer)
             seconds.append(time.perf_counter() - started)
         return seconds
 
