@@ -42,7 +42,16 @@ def register_generators(register: Any) -> None:
 
 @hookimpl
 def register_validators(register: Any) -> None:
+    from mft_recipes_axolotl.deep import DEEP_VALIDATOR
     from mft_recipes_axolotl.validators import VALIDATORS
 
     for validator in VALIDATORS:
         register(validator)
+    register(DEEP_VALIDATOR)  # runs only with `validate --deep`: axolotl's own code on the config
+
+
+@hookimpl
+def adjust_document(document: dict[str, Any], context: Any) -> None:
+    from mft_recipes_axolotl.cpu import adjust_for_device
+
+    adjust_for_device(document, context)
