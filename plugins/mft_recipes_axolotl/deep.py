@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import sys
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -327,7 +328,8 @@ def check_deep(document: Any, context: ValidationContext) -> list[Problem]:
     base_model = document.get("base_model")
     architecture = context.registry.find_architecture(base_model) if isinstance(base_model, str) else None
     problems = key_problems(document)
-    with model_config_folder(document, architecture) as folder:
+    # peft prints its trainable count on stdout, which belongs to `validate --json`.
+    with contextlib.redirect_stdout(sys.stderr), model_config_folder(document, architecture) as folder:
         if folder is None:
             return [
                 *problems,
