@@ -58,6 +58,10 @@ def main(config_path: str, output_path: str) -> None:
             "zero_stage": engine.zero_optimization_stage(),
         }
         Path(output_path).write_text(json.dumps(result), encoding="utf-8")
+    # Leave together and close the group: a rank that exits while the other still talks gloo aborts.
+    torch.distributed.barrier()
+    engine.destroy()
+    torch.distributed.destroy_process_group()
 
 
 if __name__ == "__main__":
