@@ -11,7 +11,7 @@ import shutil
 
 import nox
 
-nox.options.sessions = ["lint", "tests", "vllm"]
+nox.options.sessions = ["lint", "tests", "vllm", "axolotl", "axolotl_latest"]
 nox.options.reuse_existing_virtualenvs = True
 nox.options.error_on_missing_interpreters = True
 
