@@ -116,7 +116,7 @@ class TrainingSetup:
             micro_batch_size=micro_batch,
             sample_packing=bool(document.get("sample_packing")),
             gradient_checkpointing=bool(document.get("gradient_checkpointing")),
-            flash_attention=bool(document.get("flash_attention") or document.get("sdp_attention")),
+            flash_attention=_memory_efficient_attention(document),
             optimizer=str(document.get("optimizer") or "adamw_torch_fused"),
             lora_dropout=float(document.get("lora_dropout") or 0.0),
             num_epochs=float(document.get("num_epochs") or 1),
@@ -338,3 +338,16 @@ def _largest_gathered_bytes(architecture: Architecture, count: ParameterCount, s
     )
     largest = max(largest, architecture.vocab_size * architecture.hidden_size)
     return float(largest * (4 if setup.method == "full" else 2))
+
+
+# attn_implementation values whose kernels never hold the (heads × sequence × sequence) probabilities;
+# `flash_attention` and `sdp_attention` are axolotl's older, deprecated spellings of the same choice.
+MEMORY_EFFICIENT_ATTENTION = ("flash_attention_2", "flash_attention_3", "sdpa", "flex_attention")
+
+
+def _memory_efficient_attention(document: dict[str, Any]) -> bool:
+    return bool(
+        document.get("attn_implementation") in MEMORY_EFFICIENT_ATTENTION
+        or document.get("flash_attention")
+        or document.get("sdp_attention")
+    )

@@ -47,12 +47,6 @@ def test_every_key_is_one_axolotl_knows(name: str) -> None:
     assert [str(problem) for problem in deep.key_problems(document) if problem.is_error] == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the recipes still say `flash_attention: true` (deprecated: `attn_implementation: flash_attention_2`) "
-    "because plugins/mft_recipes_plan/memory.py reads flash_attention to size attention memory; "
-    "switch both together",
-)
 @pytest.mark.parametrize("name", list(RECIPES))
 def test_no_key_is_deprecated(name: str) -> None:
     recipe = RECIPES[name]
