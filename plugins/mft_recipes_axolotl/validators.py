@@ -159,6 +159,42 @@ def check_zero3_with_4bit(document: dict[str, Any], context: ValidationContext) 
         )
 
 
+# peft before this version builds expert LoRA from the parameter's shape, which ZeRO-3 has already
+# partitioned to an empty tensor: IndexError in ParamWrapper at model load (found by the truth tier's
+# two-rank run; axolotl 0.19 pins peft 0.20.0, axolotl 0.21 brings 0.21.2).
+PEFT_FOR_ZERO3_EXPERT_LORA = "0.21.2"
+
+
+def installed_version(distribution: str) -> str | None:
+    """The version of an installed distribution, read from its metadata (nothing is imported)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(distribution)
+    except PackageNotFoundError:
+        return None
+
+
+def check_zero3_expert_lora_peft(document: dict[str, Any], context: ValidationContext) -> Iterator[Problem]:
+    if zero_stage(document, context.file) != 3 or not _uses_lora(document) or not expert_targets(document):
+        return
+    peft = installed_version("peft")
+    if peft is None:  # not the machine that trains: nothing to say about its stack
+        return
+    from packaging.version import Version
+
+    if Version(peft) < Version(PEFT_FOR_ZERO3_EXPERT_LORA):
+        yield Problem(
+            f"expert LoRA under DeepSpeed ZeRO-3 needs peft {PEFT_FOR_ZERO3_EXPERT_LORA} or newer; the installed "
+            f"peft {peft} (axolotl 0.19 pins 0.20.0) reads the shape ZeRO-3 has already partitioned away and "
+            f"stops at model load (IndexError in ParamWrapper). Use axolotl 0.21 (Python 3.12), or "
+            f"pip install peft=={PEFT_FOR_ZERO3_EXPERT_LORA} after axolotl",
+            ("deepspeed",),
+            code="zero3-expert-lora-needs-peft",
+            severity="warning",
+        )
+
+
 def check_deepspeed_section(document: dict[str, Any], context: ValidationContext) -> Iterator[Problem]:
     config = document.get("deepspeed")
     if isinstance(config, dict):
@@ -227,6 +263,12 @@ VALIDATORS = (
         "moe-experts-quantized", KIND, check_moe_experts_quantized, "4-bit Mixtral whose experts stay 16-bit"
     ),
     Validator("zero3-quantized", KIND, check_zero3_with_4bit, "DeepSpeed ZeRO-3 with a 4-bit or 8-bit base"),
+    Validator(
+        "zero3-expert-lora-peft",
+        KIND,
+        check_zero3_expert_lora_peft,
+        "expert LoRA under ZeRO-3 with an installed peft too old to wrap partitioned experts",
+    ),
     Validator("deepspeed-section", KIND, check_deepspeed_section, "the DeepSpeed section against its schema"),
     Validator("batch", KIND, check_batch, "micro batch × accumulation × GPUs, and DeepSpeed's batch values"),
 )

@@ -234,3 +234,25 @@ def test_our_mixtral_recipe_passes_the_validators_that_axolotls_example_fails() 
     assert rendered.problems == []
     example = yaml.safe_load(AXOLOTL_EXAMPLE_MIXTRAL_QLORA)
     assert "moe-experts-not-trained" in codes(example)
+
+
+@pytest.mark.parametrize(("peft", "warned"), [("0.20.0", True), ("0.21.2", False), (None, False)])
+def test_zero3_expert_lora_warns_when_the_installed_peft_cannot_wrap_partitioned_experts(
+    monkeypatch: pytest.MonkeyPatch, peft: str | None, warned: bool
+) -> None:
+    """The installed peft is stood in for here (this tier has none); the truth tier checks the same
+    warning against the real peft of each axolotl it installs."""
+    from mft_recipes_axolotl import validators
+
+    monkeypatch.setattr(validators, "installed_version", lambda distribution: peft)
+    config = base_config(load_in_4bit=None, adapter="lora", quantize_moe_experts=None, deepspeed=ZERO3)
+    assert ("zero3-expert-lora-needs-peft" in codes(config)) is warned
+    attention_only = base_config(
+        base_model=MISTRAL,
+        load_in_4bit=None,
+        adapter="lora",
+        quantize_moe_experts=None,
+        deepspeed=ZERO3,
+        lora_target_modules=["q_proj", "v_proj"],
+    )
+    assert "zero3-expert-lora-needs-peft" not in codes(attention_only)

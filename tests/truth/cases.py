@@ -9,6 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from mft_recipes_axolotl.validators import PEFT_FOR_ZERO3_EXPERT_LORA
+
 from mft_recipes.host import get_registry
 from mft_recipes.recipes import Recipe
 from mft_recipes.render import render_recipe
@@ -105,12 +107,13 @@ def checks_for(recipe: Recipe) -> list[int]:
 # What the tier found broken in a pinned stack, by recipe: (the library, the first version that works,
 # why). A check that meets one is an expected failure there (xfail: it fails the run if it passes, so the
 # entry goes once the pin moves) and the proof table says so; the axolotl_latest session proves the fix.
+# The version is the axolotl plugin's, whose validator warns users of the same stack.
 KNOWN_BROKEN: dict[str, tuple[str, str, str]] = {
     "mixtral-8x22b": (
         "peft",
-        "0.21.2",
+        PEFT_FOR_ZERO3_EXPERT_LORA,
         "peft 0.20.0 (axolotl 0.19's pin) cannot wrap ZeRO-3-partitioned expert parameters: "
-        "ParamWrapper reads the empty partitioned shape (IndexError); peft 0.21.2 reads ds_shape",
+        f"ParamWrapper reads the empty partitioned shape (IndexError); peft {PEFT_FOR_ZERO3_EXPERT_LORA} reads ds_shape",
     ),
 }
 

@@ -157,3 +157,16 @@ def test_two_cpu_ranks_train_the_recipes_zero3_setup(
         assert any(
             ".mlp.experts." in parameter and "lora_B" in parameter for parameter in outcome["trainable"]
         )
+
+
+@pytest.mark.parametrize("name", list(RECIPES))
+def test_validate_warns_exactly_where_the_installed_stack_cannot_run_the_recipe(name: str) -> None:
+    """The warning users get from `render`/`validate` on the machine that trains agrees with what the
+    two-rank run finds: present with axolotl 0.19's peft, absent with axolotl 0.21's."""
+    from mft_recipes.host import get_registry
+    from mft_recipes.render import render_recipe
+
+    recipe = RECIPES[name]
+    rendered = render_recipe(recipe, overrides_for(recipe, "defaults"), get_registry())
+    warned = any(problem.code == "zero3-expert-lora-needs-peft" for problem in rendered.problems)
+    assert warned is (known_broken(name) is not None)
