@@ -63,6 +63,8 @@ def render_warnings(rendered: Any) -> list[str] | None:
     """Warn when the rendered document does not fit the hardware its recipe names."""
     if rendered.target.kind != "axolotl":
         return None
+    if rendered.parameters.get("device") == "cpu":
+        return None  # a CPU smoke-test run (the axolotl CPU profile) is not meant for the recipe's GPUs
     from mft_recipes.host import get_registry
     from mft_recipes_plan.plan import PlanOptions, plan_rendered
 
