@@ -208,6 +208,18 @@ def test_render_warns_when_the_document_does_not_fit_its_recipe_hardware() -> No
     assert (
         "mft-recipes: warning: plan: needs" in too_big.stderr and "1× l4-24gb has 22.49 GiB" in too_big.stderr
     )
+    on_cpu = CliRunner().invoke(
+        cli_module.cli,
+        [
+            "render",
+            "mistral-7b-qlora",
+            "dataset=t.jsonl",
+            "micro_batch_size=16",
+            "sequence_len=8192",
+            "device=cpu",
+        ],
+    )
+    assert on_cpu.exit_code == 0 and "plan:" not in on_cpu.stderr, "a CPU smoke test is not planned for GPUs"
 
 
 def test_plan_imports_nothing_heavy() -> None:
