@@ -1,9 +1,9 @@
-"""The proof table in docs/proof.md: each axolotl recipe, the axolotl versions the truth tier proves it
+"""The proof table in README.md: each axolotl recipe, the axolotl versions the truth tier proves it
 with, its trainable parameters and the checks it passes there. Generated from the tier's own case list
 (tests/truth/cases.py) and the pins in noxfile.py, so it says what CI runs; the trainable counts are the
 closed form that check 2 asserts equal to peft's own count.
 
-    python -m tests.truth.proof_table          # rewrite the table in docs/proof.md
+    python -m tests.truth.proof_table          # rewrite the table in README.md
     python -m tests.truth.proof_table --check  # exit 1 when it is out of date (the fast tier runs this)
 """
 
@@ -19,7 +19,7 @@ from mft_recipes.host import get_registry
 from mft_recipes.output import write_text_atomic
 from tests.truth.cases import CHECKS, KNOWN_BROKEN, REPO, axolotl_recipes, checks_for, overrides_for, render
 
-PROOF = REPO / "docs" / "proof.md"
+PROOF = REPO / "README.md"
 START, END = "<!-- proof-table:start -->", "<!-- proof-table:end -->"
 # Checks the axolotl_latest session runs (all but the axolotl-launched CPU run).
 LATEST_CHECKS = (1, 2, 4, 5)
