@@ -19,7 +19,15 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from mft_recipes.problems import Problem
-from mft_recipes_data.chunks import CHUNK_BYTES, Chunk, ChunkResult, read_chunks, run_chunks, usable_cpus
+from mft_recipes_data.chunks import (
+    CHUNK_BYTES,
+    Chunk,
+    ChunkResult,
+    FileChangedError,
+    read_chunks,
+    run_chunks,
+    usable_cpus,
+)
 from mft_recipes_data.rules import CODES
 from mft_recipes_data.tokens import TokenizerChoice, choose_tokenizer
 from mft_recipes_data.training import EpochEstimate, TrainingSettings, estimate_epoch, recipe_settings
@@ -252,11 +260,14 @@ def check_files(
         for chunk in read_chunks(path, index, fmt, choice.version, chunk_bytes)
     )
     with _clean_writer(clean) as clean_file:
-        for chunk, result in run_chunks(chunks, workers, choice.version):
-            checker.add(reports[chunk.source], result, chunk, clean_file)
-            done += len(chunk.data)
-            if progress is not None:
-                progress(done, total_bytes)
+        try:
+            for chunk, result in run_chunks(chunks, workers, choice.version):
+                checker.add(reports[chunk.source], result, chunk, clean_file)
+                done += len(chunk.data)
+                if progress is not None:
+                    progress(done, total_bytes)
+        except FileChangedError as error:
+            raise CheckError(str(error)) from error
     for report in reports:
         checker.finish(report)
     return CheckReport(fmt, choice, reports, training, clean)

@@ -9,7 +9,7 @@ import os
 import sys
 from collections import Counter, deque
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from hashlib import blake2b
 from typing import Any
 
@@ -26,18 +26,21 @@ MAX_CHUNK_FINDINGS = 200
 
 @dataclass(frozen=True)
 class Chunk:
-    """Whole lines of file number `source`, starting at line `first_line` (1-based), and how to check them."""
+    """Whole lines of file number `source` (at `path`, from byte `offset`), starting at line `first_line`
+    (1-based), and how to check them."""
 
     source: int
     first_line: int
     data: bytes
     fmt: str
     tokenizer: str
+    path: str = ""
+    offset: int = 0
 
 
 def read_chunks(path: str, source: int, fmt: str, tokenizer: str, size: int = CHUNK_BYTES) -> Iterator[Chunk]:
     """The file as chunks of about `size` bytes, each ending at a line break (a longer line is one chunk)."""
-    line = 1
+    line, offset = 1, 0
     pending: list[bytes] = []  # the start of a line that continues in the next block
     with open(path, "rb") as file:
         while block := file.read(size):
@@ -47,11 +50,16 @@ def read_chunks(path: str, source: int, fmt: str, tokenizer: str, size: int = CH
                 continue
             data = b"".join([*pending, block[: end + 1]])
             pending = [block[end + 1 :]]
-            yield Chunk(source, line, data, fmt, tokenizer)
+            yield Chunk(source, line, data, fmt, tokenizer, path, offset)
             line += data.count(b"\n")
+            offset += len(data)
     tail = b"".join(pending)
     if tail:
-        yield Chunk(source, line, tail, fmt, tokenizer)
+        yield Chunk(source, line, tail, fmt, tokenizer, path, offset)
+
+
+class FileChangedError(ValueError):
+    """A worker found fewer bytes at a chunk's place than the parent read there."""
 
 
 # --- checking a chunk (in a worker) ------------------------------------------------------------------
@@ -126,6 +134,17 @@ def check_chunk(chunk: Chunk) -> ChunkResult:
     return result
 
 
+def check_chunk_in_file(chunk: Chunk, size: int) -> ChunkResult:
+    """Check a chunk sent without its bytes: the worker reads them from the file (from the page cache,
+    where the parent's read left them). Sending a megabyte through a pipe instead wakes the parent for
+    every 64 KB while both cores are busy checking, and the worker waits for it."""
+    with open(chunk.path, "rb") as file:
+        data = os.pread(file.fileno(), size, chunk.offset)
+    if len(data) != size:
+        raise FileChangedError(f"{chunk.path}: the file changed while it was being checked; check it again")
+    return check_chunk(replace(chunk, data=data))
+
+
 def _parse(raw: bytes) -> tuple[Any, list[Finding]]:
     try:
         text = raw.decode("utf-8")
@@ -155,8 +174,9 @@ def _digest(raw: bytes) -> int:
 
 
 def run_chunks(chunks: Iterator[Chunk], workers: int, tokenizer: str) -> Iterator[tuple[Chunk, ChunkResult]]:
-    """Each chunk with its result, in order. With several workers at most 2 × workers chunks are in
-    flight, so reading never runs ahead of checking."""
+    """Each chunk with its result, in order. With several workers at most 4 × workers chunks are in
+    flight, so reading never runs far ahead of checking, yet a worker that finishes early finds the
+    next chunks queued while the oldest one is still being checked (results are taken in file order)."""
     if workers <= 1:
         for chunk in chunks:
             yield chunk, check_chunk(chunk)
@@ -173,8 +193,9 @@ def run_chunks(chunks: Iterator[Chunk], workers: int, tokenizer: str) -> Iterato
     with ProcessPoolExecutor(workers, mp_context=context) as pool:
         pending: deque = deque()
         for chunk in chunks:
-            pending.append((chunk, pool.submit(check_chunk, chunk)))
-            if len(pending) >= 2 * workers:
+            task = replace(chunk, data=b"")
+            pending.append((chunk, pool.submit(check_chunk_in_file, task, len(chunk.data))))
+            if len(pending) >= 4 * workers:
                 done, future = pending.popleft()
                 yield done, future.result()
         while pending:

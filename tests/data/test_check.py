@@ -110,6 +110,34 @@ def test_line_numbers_hold_across_chunks_and_lines_longer_than_a_chunk(jsonl: Ca
     assert report.examples == 5
 
 
+def test_workers_read_their_chunks_at_the_right_places(jsonl: Callable[..., Path], tmp_path: Path) -> None:
+    """Workers read their chunk's bytes from the file themselves (by offset): line numbers, duplicates,
+    the long line and the clean copy come out as one process finds them."""
+    lines = [VALID, chat("x" * 5000, "long line"), INVALID, VALID, "", INVALID, SECOND] * 3
+    path = jsonl(*lines)
+    serial = check_files([path], jobs=1, chunk_bytes=64, write_clean=tmp_path / "serial.jsonl")
+    parallel = check_files([path], jobs=2, chunk_bytes=64, write_clean=tmp_path / "parallel.jsonl")
+    assert parallel.as_json()["files"] == serial.as_json()["files"]
+    assert [(p.line, p.code) for p in parallel.problems][:4] == [
+        (3, "E_LAST_ROLE"),
+        (4, "W_DUPLICATE"),
+        (5, "W_BLANK_LINE"),
+        (6, "E_LAST_ROLE"),
+    ]
+    assert (tmp_path / "parallel.jsonl").read_bytes() == (tmp_path / "serial.jsonl").read_bytes()
+    assert len((tmp_path / "parallel.jsonl").read_text().splitlines()) == 3
+
+
+def test_a_file_that_shrinks_while_workers_read_it_is_reported(jsonl: Callable[..., Path]) -> None:
+    from mft_recipes_data.chunks import FileChangedError, check_chunk_in_file, read_chunks
+
+    path = jsonl(VALID, SECOND)
+    chunk = next(read_chunks(str(path), 0, "chat", "v3"))
+    path.write_bytes(chunk.data[:10])
+    with pytest.raises(FileChangedError, match="changed while it was being checked"):
+        check_chunk_in_file(chunk, len(chunk.data))
+
+
 def test_problems_beyond_the_limit_are_counted_not_listed(jsonl: Callable[..., Path]) -> None:
     report = check_files([jsonl(*[INVALID] * 50)], max_problems=10, jobs=1)
     assert len(report.problems) == 10
