@@ -10,6 +10,7 @@ line numbers, "duplicate of line N" and the clean copy are the same with one pro
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import os
 from array import array
 from collections import Counter
@@ -228,6 +229,8 @@ def check_files(
     files = [str(path) for path in paths]
     if not files:
         raise CheckError("no files to check")
+    if importlib.util.find_spec("mistral_common") is None:  # checked before any worker starts
+        raise CheckError("exact token counts need mistral-common: pip install 'mft-recipes[data]'")
     for path in files:
         if not Path(path).is_file():
             raise CheckError(f"{path}: no such file")

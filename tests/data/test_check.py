@@ -215,3 +215,26 @@ def test_validation_files_get_the_validation_limit_on_the_command_line(jsonl: Ca
     assert files[str(big)]["role"] == "validation"
     assert files[str(big)]["problem_counts"] == {"E_FILE_TOO_LARGE": 1}
     assert files[str(small)]["valid"]
+
+
+def test_without_mistral_common_the_check_says_what_to_install(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """mistral-common is installed in this tier; its absence (a bare `pip install mft-recipes`) is
+    stood in for by hiding it from the import system."""
+    import importlib.util
+
+    from mft_recipes_data import check
+
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        check.importlib.util,
+        "find_spec",
+        lambda name, *args: None if name == "mistral_common" else real_find_spec(name, *args),
+    )
+    data = tmp_path / "train.jsonl"
+    data.write_text(
+        '{"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "yo"}]}\n'
+    )
+    with pytest.raises(check.CheckError, match=r"pip install 'mft-recipes\[data\]'"):
+        check.check_files([data])
