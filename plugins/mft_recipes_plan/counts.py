@@ -31,9 +31,6 @@ from typing import Any
 
 from mft_recipes.architectures import Architecture
 
-# Where each kind of tensor is counted in the breakdown.
-GROUPS = ("embeddings", "attention", "mlp", "router", "experts", "norms", "lm_head")
-
 # peft's renaming of Mixtral's checkpoint targets (peft/utils/transformers_weight_conversion.py,
 # _MOE_TARGET_MODULE_MAPPING and _MOE_FUSED_TARGETS).
 MIXTRAL_TARGET_MAPPING = {
