@@ -10,8 +10,6 @@ from typing import Any
 
 import click
 
-EXIT_INVALID = 1
-
 
 @contextlib.contextmanager
 def stdout_to_stderr() -> Iterator[None]:
@@ -74,7 +72,7 @@ def export_command(
     \b
     mft-recipes export outputs/lora --base mistralai/Mistral-7B-v0.3
     """
-    from mft_recipes.cli import fail, print_json, registry
+    from mft_recipes.cli import EXIT_INVALID, fail, print_json, registry
     from mft_recipes_vllm.adapters import AdapterError
     from mft_recipes_vllm.export import ExportRefused, MergeMismatch
     from mft_recipes_vllm.merge import MergeError
@@ -232,7 +230,7 @@ def eval_command(
     """
     from pathlib import Path
 
-    from mft_recipes.cli import fail, print_json, registry
+    from mft_recipes.cli import EXIT_INVALID, fail, print_json, registry
     from mft_recipes_vllm.adapters import AdapterError
     from mft_recipes_vllm.engine import EngineSettings
     from mft_recipes_vllm.evaluate import EvalError, evaluate, read_labels
