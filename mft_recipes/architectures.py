@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any
 
 
@@ -31,7 +31,6 @@ class Architecture:
     tie_word_embeddings: bool = False
     rope_theta: float = 1_000_000.0
     rms_norm_eps: float = 1e-5
-    extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @property
     def is_moe(self) -> bool:
