@@ -62,7 +62,7 @@ def recipe_facts(recipe: Any) -> dict[str, str]:
 
 
 class MftRecipesGroup(click.Group):
-    """Lists commands in the order they were added, and warns once about plugins that failed."""
+    """Lists commands in the order they were added (built-ins first, then each plugin's), not sorted."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return list(self.commands)
