@@ -178,6 +178,7 @@ class PlatformAPI:
     def _call(
         self, what: str, call: Callable[[], T], before_retry: Callable[[], T | None] | None = None
     ) -> T:
+        self.client  # noqa: B018 -- loads the SDK, or says which one to install
         from mistralai.client.errors import MistralError
 
         try:
