@@ -42,14 +42,14 @@ def is_moe(document: dict[str, Any], context: ValidationContext) -> bool:
     return "mixtral" in names.lower()
 
 
+def _listed(document: dict[str, Any], key: str) -> list[str]:
+    """The names under `key` (lora_target_modules, lora_target_parameters): a list, or one string."""
+    names = document.get(key) or []
+    return [names] if isinstance(names, str) else [str(name) for name in names]
+
+
 def _targets(document: dict[str, Any]) -> list[str]:
-    modules = document.get("lora_target_modules") or []
-    return [modules] if isinstance(modules, str) else [str(module) for module in modules]
-
-
-def _target_parameters(document: dict[str, Any]) -> list[str]:
-    parameters = document.get("lora_target_parameters") or []
-    return [parameters] if isinstance(parameters, str) else [str(parameter) for parameter in parameters]
+    return _listed(document, "lora_target_modules")
 
 
 def _uses_lora(document: dict[str, Any]) -> bool:
@@ -59,7 +59,11 @@ def _uses_lora(document: dict[str, Any]) -> bool:
 def expert_targets(document: dict[str, Any]) -> list[str]:
     """The targets that put LoRA on Mixtral's experts: w1/w2/w3 modules or fused expert parameters."""
     found = [module for module in _targets(document) if module in EXPERT_MODULES]
-    found += [name for name in _target_parameters(document) if name.rsplit(".", 1)[-1] in EXPERT_PARAMETERS]
+    found += [
+        name
+        for name in _listed(document, "lora_target_parameters")
+        if name.rsplit(".", 1)[-1] in EXPERT_PARAMETERS
+    ]
     return found
 
 
