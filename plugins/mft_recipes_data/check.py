@@ -234,7 +234,7 @@ def check_files(
     for path in files:
         if not Path(path).is_file():
             raise CheckError(f"{path}: no such file")
-    training, choice, fmt, platform = _settings(files[0], model, recipe, overrides, fmt, platform, registry)
+    training, choice, fmt, platform = _settings(model, recipe, overrides, fmt, platform, registry)
     given_roles = {str(path): value for path, value in (roles or {}).items()}
     file_roles = {path: given_roles.get(path, role) for path in files}
     for path, file_role in file_roles.items():
@@ -277,7 +277,6 @@ def check_files(
 
 
 def _settings(
-    first_file: str,
     model: str | None,
     recipe: str | None,
     overrides: dict[str, Any] | None,
@@ -297,7 +296,7 @@ def _settings(
     if recipe is not None:
         assert registry is not None
         try:
-            training, recipe_model = recipe_settings(recipe, overrides or {}, first_file, registry)
+            training, recipe_model = recipe_settings(recipe, overrides or {}, registry)
         except ValueError as error:
             raise CheckError(str(error)) from error
         model = model or recipe_model

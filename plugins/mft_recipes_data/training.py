@@ -94,19 +94,23 @@ def estimate_epoch(settings: TrainingSettings, token_counts: list[int]) -> Epoch
 
 
 def recipe_settings(
-    name: str, overrides: dict[str, Any], data_path: str | None, registry: Registry
+    name: str, overrides: dict[str, Any], registry: Registry
 ) -> tuple[TrainingSettings, str | None]:
     """The training settings of recipe `name` rendered with `overrides`, and the model name the data's
-    tokenizer follows (a La Plateforme model in the document, else the recipe's architecture)."""
+    tokenizer follows (a La Plateforme model in the document, else the recipe's architecture).
+
+    Required parameters the overrides leave out (the dataset path, label names) cannot change these
+    settings: they get the placeholders `plan` renders with."""
+    from mft_recipes_plan.rendering import render_for_plan
+
     from mft_recipes.recipes import ParameterError
-    from mft_recipes.render import RenderError, render_recipe
+    from mft_recipes.render import RenderError
 
     recipe = registry.recipes.get(name)
     if recipe is None:
         raise RecipeSettingsError(f"no recipe {name!r}; recipes: {', '.join(sorted(registry.recipes))}")
-    values = {**_placeholders(recipe, data_path), **overrides}
     try:
-        rendered = render_recipe(recipe, values, registry)
+        rendered = render_for_plan(recipe, overrides, registry)
     except (ParameterError, RenderError) as error:
         raise RecipeSettingsError(f"recipe {name!r} does not render: {error}") from error
     document = rendered.document
@@ -132,22 +136,3 @@ def recipe_settings(
 
 def _number(value: Any, kind: type) -> Any:
     return kind(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
-
-
-def _placeholders(recipe: Any, data_path: str | None) -> dict[str, Any]:
-    """Values for the recipe's required parameters, which a data check does not need: the data path
-    for string parameters, distinct placeholder labels for lists. `--set` overrides them."""
-    values: dict[str, Any] = {}
-    for parameter in recipe.parameters.values():
-        if not parameter.required:
-            continue
-        kind = parameter.schema.get("type")
-        if kind == "array":
-            values[parameter.name] = [
-                f"label-{number}" for number in range(max(parameter.schema.get("minItems", 1), 1))
-            ]
-        elif kind in ("integer", "number"):
-            values[parameter.name] = parameter.schema.get("minimum", 1)
-        else:
-            values[parameter.name] = data_path or "data.jsonl"
-    return values
