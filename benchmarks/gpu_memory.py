@@ -48,6 +48,7 @@ from mft_recipes_plan.plan import PlanOptions, plan_rendered  # noqa: E402
 from mft_recipes_plan.rendering import render_for_plan  # noqa: E402
 
 from mft_recipes.host import build_registry  # noqa: E402
+from mft_recipes.output import write_text_atomic  # noqa: E402
 
 STEPS = 5
 WARMUP_STEPS = 1  # the first step allocates optimizer states and compiles kernels: not timed
@@ -97,10 +98,9 @@ def main() -> None:
         "steps": STEPS,
         "runs": rows,
     }
-    args.out.mkdir(parents=True, exist_ok=True)
     slug = "".join(c if c.isalnum() else "-" for c in device_name.lower()).strip("-")
     path = args.out / f"gpu_memory-{slug}-{result['date']}.json"
-    path.write_text(json.dumps(result, indent=2) + "\n")
+    write_text_atomic(path, json.dumps(result, indent=2) + "\n")
     print(f"wrote {path}")
 
 
