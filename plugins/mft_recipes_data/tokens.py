@@ -87,9 +87,8 @@ def choose_tokenizer(model: str | None, registry: Registry | None = None) -> Tok
         registry = get_registry()
     architecture = registry.find_architecture(model)
     if architecture is None or architecture.tokenizer not in TOKENIZER_FILES:
-        known = sorted(registry.architectures) + sorted(PLATFORM_MODELS) + sorted(TOKENIZER_FILES)
         raise UnknownModelError(
-            f"unknown model {model!r}: give an architecture ({', '.join(known[: len(registry.architectures)])}), "
+            f"unknown model {model!r}: give an architecture ({', '.join(sorted(registry.architectures))}), "
             f"its hub id, a local model folder with config.json, a La Plateforme model "
             f"({', '.join(sorted(PLATFORM_MODELS))}) or a tokenizer version (v1, v3, tekken)"
         )
