@@ -11,9 +11,10 @@ from mft_recipes_data.check import CheckReport, FileReport, token_stats
 def print_report(report: CheckReport) -> None:
     for file_report in report.files:
         for problem in file_report.problems:
+            line = f":{problem.line}" if problem.line is not None else ""  # file-level: size, empty file
             where = f"{format_path(problem.path)}: " if problem.path else ""
             click.echo(
-                f"{problem.file}:{problem.line}: {problem.severity}: {where}{problem.message} [{problem.code}]",
+                f"{problem.file}{line}: {problem.severity}: {where}{problem.message} [{problem.code}]",
                 err=True,
             )
         if file_report.problems_omitted:
