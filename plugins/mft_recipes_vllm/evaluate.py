@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mft_recipes.output import write_text_atomic
 from mft_recipes_vllm import metrics as builtin
 from mft_recipes_vllm.adapters import read_adapter, serving_reasons, smallest_lora_rank
 from mft_recipes_vllm.engine import (
@@ -231,16 +232,12 @@ def evaluate(
         close_engine(llm)
     # `done` and `timings` hold what the files hold: read once at the start, extended as lines are appended.
     result = summarise(run, variants, examples, the_task, done, timings, extra_metrics)
-    from mft_recipes.output import write_text_atomic
-
     write_text_atomic(out / METRICS, json.dumps(result, indent=2) + "\n")
     write_report(out, result)
     return result
 
 
 def _start_run(out: Path, run: dict[str, Any], resume: bool) -> None:
-    from mft_recipes.output import write_text_atomic
-
     run_file = out / RUN
     if run_file.is_file():
         if not resume:
