@@ -93,21 +93,6 @@ def gpu_capabilities(gpus: int = 1, gpu: str | None = None) -> tuple[dict[str, A
     return capabilities, {"torch_version": str(torch.__version__).split("+", 1)[0]}
 
 
-@contextlib.contextmanager
-def _environment(**values: str) -> Iterator[None]:
-    """Set environment variables for the duration (axolotl reads WORLD_SIZE while normalizing)."""
-    saved = {key: os.environ.get(key) for key in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-
-
 def axolotl_config(
     document: dict[str, Any], model_config_dir: str | Path, *, gpus: int = 1, gpu: str | None = None
 ) -> Any:
@@ -125,7 +110,9 @@ def axolotl_config(
     # normalize_config resolves `bf16: auto` by probing the GPU of the machine it runs on; answer for the
     # GPUs the config is meant for, as validate_config's capabilities do.
     bf16_probe = mock.patch("axolotl.utils.config.is_torch_bf16_gpu_available", return_value=True)
-    with _environment(WORLD_SIZE=str(gpus), HF_HUB_OFFLINE="1", DO_NOT_TRACK="1"), bf16_probe:
+    # axolotl reads WORLD_SIZE while normalizing; the environment is restored afterwards.
+    environment = mock.patch.dict(os.environ, WORLD_SIZE=str(gpus), HF_HUB_OFFLINE="1", DO_NOT_TRACK="1")
+    with environment, bf16_probe:
         try:
             validated = validate_config(config, capabilities=capabilities, env_capabilities=env_capabilities)
             normalize_config(validated)
