@@ -336,27 +336,17 @@ class _Aggregator:
         size_limit = SIZE_LIMITS[report.role]
         if report.size_bytes > size_limit:
             code = "E_FILE_TOO_LARGE" if self.platform else "W_FILE_TOO_LARGE"
-            report.add(
-                Problem(
-                    f"{report.size_bytes:,} bytes is over La Plateforme's {size_limit:,}-byte limit for a "
-                    f"{report.role} file"
-                    + (
-                        ": split it (mft-recipes data split --platform)"
-                        if report.role == "validation"
-                        else ""
-                    ),
-                    code=code,
-                    severity=CODES[code][0],
-                    source="data",
-                    file=report.file,
-                ),
-                self.limit,
+            message = (
+                f"{report.size_bytes:,} bytes is over La Plateforme's {size_limit:,}-byte limit for a "
+                f"{report.role} file"
+                + (": split it (mft-recipes data split --platform)" if report.role == "validation" else "")
             )
+            report.add(self._problem(report, None, code, message), self.limit)
 
     def finish(self, report: FileReport) -> None:
         if report.examples == 0:
             message = "the file has no examples" + (" (only blank lines)" if report.blank_lines else "")
-            report.add(Problem(message, code="E_EMPTY_FILE", source="data", file=report.file), self.limit)
+            report.add(self._problem(report, None, "E_EMPTY_FILE", message), self.limit)
 
     def add(
         self, report: FileReport, result: ChunkResult, chunk: Chunk, clean_file: IO[bytes] | None
@@ -407,7 +397,14 @@ class _Aggregator:
         return f"{tokens} tokens is over the recipe's sequence_len {sequence_len} (axolotl {fate} it)"
 
     def _problem(
-        self, report: FileReport, line: int, code: str, message: str, path: tuple = (), *, count: bool = False
+        self,
+        report: FileReport,
+        line: int | None,
+        code: str,
+        message: str,
+        path: tuple = (),
+        *,
+        count: bool = False,
     ) -> Problem:
         if count:
             report.problem_counts[code] += 1
