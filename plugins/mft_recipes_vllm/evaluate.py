@@ -29,6 +29,7 @@ from mft_recipes_vllm.engine import (
     prepare_environment,
     vllm_identity,
 )
+from mft_recipes_vllm.merge import base_config
 from mft_recipes_vllm.report import write_report
 
 TASKS = ("generation", "classification")
@@ -107,11 +108,7 @@ def plan_variants(model: str, adapter: str | None, *, device: str) -> list[Varia
     folder = Path(adapter)
     if (folder / "adapter_config.json").is_file():
         found = read_adapter(folder)
-        model_type = (
-            json.loads((Path(model) / "config.json").read_text()).get("model_type", "")
-            if (Path(model) / "config.json").is_file()
-            else ""
-        )
+        model_type = str(base_config(model).get("model_type", ""))
         blocking = [
             reason.message for reason in serving_reasons(found, model_type, device) if reason.blocks_lora
         ]
