@@ -1,4 +1,4 @@
-"""The proof table in docs/proof.md is current and the published config.json fixtures are the catalogue's
+"""The proof table in README.md is current and the published config.json fixtures are the catalogue's
 architectures (fast tier: no axolotl needed)."""
 
 from __future__ import annotations
