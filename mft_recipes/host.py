@@ -22,6 +22,7 @@ from mft_recipes.architectures import Architecture
 from mft_recipes.documents import DocumentKind
 from mft_recipes.recipes import Recipe, RecipeError, load_recipe
 from mft_recipes.render import Generator, Target
+from mft_recipes.steps import Exporter, Metric
 from mft_recipes.validation import Validator
 
 ENTRY_POINT_GROUP = "mft_recipes"
@@ -55,8 +56,8 @@ class Registry:
     targets: dict[str, Target] = field(default_factory=dict)
     generators: dict[str, Generator] = field(default_factory=dict)
     validators: list[Validator] = field(default_factory=list)
-    exporters: dict[str, Any] = field(default_factory=dict)
-    metrics: dict[str, Any] = field(default_factory=dict)
+    exporters: dict[str, Exporter] = field(default_factory=dict)
+    metrics: dict[str, Metric] = field(default_factory=dict)
     owners: dict[tuple[str, str], str] = field(default_factory=dict)
 
     @property
