@@ -152,6 +152,7 @@ def show(recipe_name: str, as_json: bool) -> None:
                     for p in recipe.parameters.values()
                 ],
                 "facts": facts,
+                "tags": list(recipe.tags),
                 "source": recipe.source,
                 "plugin": recipe.plugin,
             }
@@ -162,7 +163,9 @@ def show(recipe_name: str, as_json: bool) -> None:
     console = rich_console()
     console.print(f"[bold]{recipe.name}[/bold]: {recipe.title}")
     console.print(f"model {recipe.model}, method {recipe.method}, target {recipe.target}")
-    console.print(f"hardware: {recipe.hardware}\n")
+    console.print(
+        f"hardware: {recipe.hardware}" + (f"; tags: {', '.join(recipe.tags)}" if recipe.tags else "") + "\n"
+    )
     # Recipe files wrap their prose at ~100 columns; let the terminal wrap it instead.
     paragraphs = [" ".join(paragraph.split()) for paragraph in recipe.description.split("\n\n")]
     console.print("\n\n".join(paragraphs) + "\n", markup=False)
