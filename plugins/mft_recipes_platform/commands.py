@@ -186,12 +186,10 @@ def submit(
         say(f"warning: {warning}")
     if dry_run:
         submission.dry_run = True
-        ids = {}
         for data_file in submission.files:
             known = record.upload(connection.server_url, data_file.sha256)
             data_file.file_id, data_file.reused = (known["file_id"], True) if known else (None, False)
-            ids[data_file.role] = data_file.file_id or f"{flow.PLACEHOLDER_ID}-{data_file.role}"
-        flow.render_payload(submission, registry(), ids)
+        flow.render_payload(submission, registry(), flow.file_ids(submission))
         if as_json:
             print_json(submission.as_json())
         else:
@@ -205,7 +203,7 @@ def submit(
     result: FollowResult | None = None
     try:
         flow.upload_files(submission, api, record, say)
-        flow.render_payload(submission, registry(), {f.role: f.file_id or "" for f in submission.files})
+        flow.render_payload(submission, registry(), flow.file_ids(submission))
         flow.create_job(submission, api, record, new_job, dict(os.environ), say)
         job = submission.job or {}
         if submission.reused_job:

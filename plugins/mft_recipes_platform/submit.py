@@ -110,7 +110,7 @@ def prepare(
             "loss on training data says nothing: hold out other examples"
         )
     submission = Submission(recipe, overrides, files)
-    placeholders = {f.role: f"{PLACEHOLDER_ID}-{f.role}" for f in files}
+    placeholders = file_ids(submission)
     render_payload(submission, registry, placeholders)
     check_data(submission, placeholders, registry, say)
     if submission.payload.get("integrations") and not environ.get(WANDB_KEY_VARIABLE):
@@ -119,6 +119,11 @@ def prepare(
             "export it, or drop wandb_project"
         )
     return submission
+
+
+def file_ids(submission: Submission) -> dict[str, str]:
+    """Each file's id for the payload: its uploaded (or reused) id, else a placeholder (before upload)."""
+    return {f.role: f.file_id or f"{PLACEHOLDER_ID}-{f.role}" for f in submission.files}
 
 
 def render_payload(submission: Submission, registry: Any, ids: dict[str, str]) -> None:
