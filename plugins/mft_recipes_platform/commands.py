@@ -16,7 +16,7 @@ from typing import Any
 
 import click
 
-from mft_recipes.cli import fail, print_json, recipe_or_fail, registry
+from mft_recipes.cli import EXIT_INVALID, fail, print_json, recipe_or_fail, registry
 from mft_recipes_platform.api import SERVER_URL_VARIABLE, PlatformAPI, Redactor, read_api_key
 from mft_recipes_platform.follow import FollowResult, checkpoint_line, cost_line, follow_job
 from mft_recipes_platform.retries import PlatformError, RetryPolicy
@@ -93,7 +93,7 @@ def connection_options(command: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return command(connection=connection, **kwargs)
         except PlatformError as error:
-            fail(str(error), 1)
+            fail(str(error), EXIT_INVALID)
         finally:
             connection.close()
 
