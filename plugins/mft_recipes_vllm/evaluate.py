@@ -183,6 +183,7 @@ def evaluate(
     from vllm.platforms import current_platform
 
     variants = plan_variants(model, adapter, device="cpu" if current_platform.is_cpu() else "cuda")
+    identity = vllm_identity()  # the same for every timing of this process
     done = _read_jsonl(out / PREDICTIONS)
     finished = {(record["model"], record["index"]) for record in done}
     timings = _read_jsonl(out / TIMINGS)
@@ -210,7 +211,7 @@ def evaluate(
                 "seconds": seconds,
                 "examples": len(batch),
                 **counts,
-                **vllm_identity(),
+                **identity,
             }
             _append_jsonl(out / PREDICTIONS, records)
             _append_jsonl(out / TIMINGS, [timing])
@@ -222,7 +223,7 @@ def evaluate(
                     on_prediction(record)
         if latency_requests and not latency_done:
             latencies = runner.latencies(examples[:latency_requests])
-            timing = {"model": variant.name, "kind": "latency", "seconds": latencies, **vllm_identity()}
+            timing = {"model": variant.name, "kind": "latency", "seconds": latencies, **identity}
             _append_jsonl(out / TIMINGS, [timing])
             timings.append(timing)
     if llm is not None and llm is not engine:
