@@ -81,10 +81,6 @@ class Manifest:
         }
         self.save()
 
-    def forget_upload(self, server_url: str | None, sha256: str) -> None:
-        self._server(server_url)["uploads"].pop(sha256, None)
-        self.save()
-
     def job(self, server_url: str | None, payload_hash: str) -> dict[str, Any] | None:
         found: dict[str, Any] | None = self._server(server_url)["jobs"].get(payload_hash)
         return found
