@@ -21,7 +21,6 @@ VLLM_LORA_MODULES = {
 }
 EMBEDDING_MODULES = {"lm_head", "embed_tokens"}
 EXPERT_MODULES = {"experts", "w1", "w2", "w3"}
-SERVE_ON = ("cuda", "cpu")
 
 
 class AdapterError(ValueError):
