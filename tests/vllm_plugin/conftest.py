@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.vllm.reference import LABELS, make_adapter, write_jsonl
+from tests.vllm_plugin.reference import LABELS, make_adapter, write_jsonl
 
 # In-process vLLM, before anything imports it (FACTS 5).
 os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")

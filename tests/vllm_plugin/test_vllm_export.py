@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from mft_recipes.schemas import check_against_schema
-from tests.vllm.reference import chat_prompt_ids, hf_greedy, make_adapter
+from tests.vllm_plugin.reference import chat_prompt_ids, hf_greedy, make_adapter
 
 pytestmark = pytest.mark.vllm
 

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from mft_recipes.schemas import check_against_schema
-from tests.vllm.reference import LABELS, chat_prompt_ids, hf_greedy, hf_label_rankings
+from tests.vllm_plugin.reference import LABELS, chat_prompt_ids, hf_greedy, hf_label_rankings
 
 pytestmark = pytest.mark.vllm
 

@@ -1,5 +1,7 @@
 """Without vLLM installed (a bare `pip install mft-recipes`), eval says what to install and writes nothing.
-Runs in the fast tier, where vLLM really is absent; the vLLM tier deselects it (not marked vllm)."""
+Runs in the fast tier, where vLLM really is absent; the vLLM tier deselects it (not marked vllm).
+(This folder is not named tests/vllm: with tests/ on sys.path, as pytest puts it, that folder would
+be a namespace package called vllm and pass for the library.)"""
 
 from __future__ import annotations
 
