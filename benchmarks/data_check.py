@@ -178,7 +178,7 @@ class CorpusWriter:
 def raw_tokenizer(path: Path) -> tuple[float, float, int, int]:
     """Wall and CPU seconds spent in mistral-common's encode over every message content, tokens, characters."""
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "plugins"))
-    from mft_recipes_data.tokens import load_tokenizer
+    from mft_recipes_catalogue.chat_format import load_tokenizer
 
     encode = load_tokenizer("v3").instruct_tokenizer.tokenizer.encode
     spent = cpu = 0.0

@@ -3,34 +3,27 @@
 A conversation is counted as the model sees it, message by message: control tokens, the system prompt
 where that tokenizer version puts it, tool definitions and results, EOS after each answer.
 `encode_chat_completion` does the same and then decodes every token back to text, which costs more than
-the encoding itself (FACTS §4); counting message by message without that decode gives the identical
-number at encoding speed. tests/data/test_tokens.py proves the equality against `encode_chat_completion`
+the encoding itself (benchmarks/data_check.py measures both); counting message by message without that
+decode gives the identical number at encoding speed. tests/data/test_tokens.py proves the equality against `encode_chat_completion`
 for every tokenizer, on fixed and on generated conversations.
 
 Conversations with tools, weights or anything unusual go through mistral-common's own validator,
-normalizer and per-message encoders. Plain ones (an optional system message, then user and assistant in
-turn), which are most training data, are formatted directly around the text tokenizer's `encode`, as the
-instruct tokenizer formats them: building mistral-common's pydantic messages would cost more than the
-check's rules put together.
+normalizer and per-message encoders, in mft_recipes_catalogue.chat_format, which training encodes with
+too. Plain ones (an optional system message, then user and assistant in turn), which are most training
+data, are formatted directly around the text tokenizer's `encode`, as the instruct tokenizer formats
+them: building mistral-common's pydantic messages would cost more than the check's rules put together.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
-from functools import cache
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from mft_recipes_catalogue.chat_format import TOKENIZER_FILES
 
 if TYPE_CHECKING:
     from mft_recipes.host import Registry
 
-# The tokenizer files inside the mistral-common package, by the names Architecture.tokenizer uses.
-TOKENIZER_FILES = {
-    "v1": "tokenizer.model.v1",
-    "v3": "mistral_instruct_tokenizer_240323.model.v3",
-    "tekken": "tekken_240718.json",
-}
 TOKENIZER_MODELS = {
     "v1": "Mistral 7B v0.1, Mixtral 8x7B",
     "v3": "Mistral 7B v0.3, Mixtral 8x22B",
@@ -95,18 +88,6 @@ def choose_tokenizer(model: str | None, registry: Registry | None = None) -> Tok
     return TokenizerChoice(architecture.tokenizer, model)
 
 
-@cache
-def load_tokenizer(version: str) -> Any:
-    """mistral-common's MistralTokenizer `version`, in finetuning mode (a conversation may, and must,
-    end with the assistant)."""
-    import mistral_common
-    from mistral_common.protocol.instruct.validator import ValidationMode
-    from mistral_common.tokens.tokenizers.mistral import MistralTokenizer
-
-    path = Path(mistral_common.__file__).parent / "data" / TOKENIZER_FILES[version]
-    return MistralTokenizer.from_file(str(path), mode=ValidationMode.finetuning)
-
-
 class TokenizerRefused(ValueError):
     """mistral-common cannot encode this conversation for the model (for example tool calls with v1)."""
 
@@ -115,29 +96,11 @@ class ChatTokenCounter:
     """Counts the tokens of chat examples and classifier texts with one Mistral tokenizer."""
 
     def __init__(self, version: str) -> None:
-        from mistral_common.protocol.instruct.messages import (
-            AssistantMessage,
-            FinetuningAssistantMessage,
-            SystemMessage,
-            ToolMessage,
-            UserMessage,
-        )
-        from mistral_common.protocol.instruct.request import ChatCompletionRequest
-        from mistral_common.protocol.instruct.tool_calls import Tool
+        from mft_recipes_catalogue.chat_format import MistralChat
 
         self.version = version
-        self.mistral = load_tokenizer(version)
-        self.instruct = self.mistral.instruct_tokenizer
-        self.text_tokenizer = self.instruct.tokenizer
-        self._user, self._assistant, self._tool, self._system = (
-            UserMessage,
-            AssistantMessage,
-            ToolMessage,
-            SystemMessage,
-        )
-        self._finetuning_assistant = FinetuningAssistantMessage
-        self._request, self._tool_definition = ChatCompletionRequest, Tool
-        self._tools: dict[str, Any] = {}
+        self.chat = MistralChat(version)
+        self.text_tokenizer = self.chat.text_tokenizer
 
     def count_text(self, text: str) -> int:
         """Tokens of a plain text (a classifier input) with BOS, as a sequence the model reads."""
@@ -155,7 +118,7 @@ class ChatTokenCounter:
         try:
             if "tools" not in example and all(_is_plain(message) for message in messages):
                 return self._count_plain(messages)
-            return self._count_instruct(self._validated_request(example))
+            return len(self.chat.encode(example).tokens)
         except Exception as error:  # mistral-common raises assertions, ValueErrors and its own exceptions
             raise TokenizerRefused(
                 f"mistral-common's {self.version} tokenizer cannot encode it: {error}"
@@ -189,77 +152,8 @@ class ChatTokenCounter:
             )
         return total
 
-    def _validated_request(self, example: dict[str, Any]) -> Any:
-        messages = [self._message(message) for message in example["messages"]]
-        request = self._request(messages=messages)
-        validator = self.mistral._chat_completion_request_validator
-        validated = validator.validate_request(request)
-        validated.tools = self._validated_tools(example.get("tools"))
-        return self.mistral._instruct_request_normalizer.from_chat_completion_request(validated)
-
-    def _validated_tools(self, tools: Any) -> Any:
-        """The example's tools as mistral-common Tools, checked by its validator once per distinct list:
-        a dataset repeats the same few tool lists, and checking their JSON Schemas is the slow part."""
-        if not tools:
-            return None
-        key = json.dumps(tools, sort_keys=True)
-        if key not in self._tools:
-            built = [self._tool_definition.model_validate(tool) for tool in tools]
-            self.mistral._chat_completion_request_validator._validate_tools(built)
-            if len(self._tools) >= 256:
-                self._tools.clear()
-            self._tools[key] = built
-        return self._tools[key]
-
-    def _message(self, message: dict[str, Any]) -> Any:
-        role = message["role"]
-        if role == "assistant":
-            return self._finetuning_assistant.model_validate(
-                _fields(message, ("content", "tool_calls", "weight"))
-            )
-        if role == "tool":
-            return self._tool.model_validate(_fields(message, ("content", "tool_call_id", "name")))
-        return (self._user if role == "user" else self._system).model_validate(
-            {"content": message["content"]}
-        )
-
-    def _count_instruct(self, request: Any) -> int:
-        """mistral-common's `encode_instruct`, message by message, without decoding the tokens back."""
-        instruct = self.instruct
-        validate_tool_results = getattr(instruct, "_validate_tool_results", None)
-        if validate_tool_results is not None:
-            validate_tool_results(request)
-        instruct.validate_messages(request.messages)
-        first_user, last_user = instruct.find_first_last_user(request)
-        total = len(instruct.start())
-        for index, message in enumerate(request.messages):
-            if isinstance(message, self._user):
-                tokens, _, _ = instruct.encode_user_message(
-                    message,
-                    request.available_tools,
-                    index == last_user,
-                    index == first_user,
-                    system_prompt=request.system_prompt,
-                    force_img_first=True,
-                    settings=request.settings,
-                )
-            elif isinstance(message, self._tool):
-                tokens, _, _ = instruct.encode_tool_message(message, index < last_user)
-            elif isinstance(message, self._assistant):
-                tokens = instruct.encode_assistant_message(
-                    message, is_before_last_user_message=index < last_user
-                )
-            else:
-                tokens, _ = instruct.encode_system_message(message)
-            total += len(tokens)
-        return total
-
 
 _PLAIN_KEYS = frozenset(("role", "content"))
-
-
-def _fields(message: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
-    return {key: message[key] for key in keys if key in message}
 
 
 def _is_plain(message: dict[str, Any]) -> bool:
