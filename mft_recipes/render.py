@@ -153,6 +153,13 @@ def emit(rendered: RenderedDocument, fmt: str | None = None) -> str:
         return json.dumps(rendered.document, indent=2) + "\n"
     import yaml
 
+    class Dumper(yaml.SafeDumper):
+        """Multi-line strings (a chat template) as literal blocks, readable as they are."""
+
+    def text(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+        return dumper.represent_scalar("tag:yaml.org,2002:str", value, style="|" if "\n" in value else None)
+
+    Dumper.add_representer(str, text)
     header = "".join(f"# {line}\n" for line in header_lines(rendered))
-    body = yaml.safe_dump(rendered.document, sort_keys=False, default_flow_style=False, width=100)
+    body = yaml.dump(rendered.document, Dumper=Dumper, sort_keys=False, default_flow_style=False, width=100)
     return header + body

@@ -1,5 +1,6 @@
 """Built-in axolotl support: the `axolotl` target, the axolotl and DeepSpeed document kinds, generators
-(LoRA targets from the architecture, inline DeepSpeed sections) and validators for axolotl configs.
+(LoRA targets from the architecture, inline DeepSpeed sections, the chat format), validators for axolotl
+configs, and the dataset types that train Mistral's exact chat format (mistral_chat).
 
 Nothing here imports axolotl: rendering and validation must stay fast and work without the trainer.
 """
@@ -34,18 +35,20 @@ def register_targets(register: Any) -> None:
 
 @hookimpl
 def register_generators(register: Any) -> None:
+    from mft_recipes_axolotl.chat_format import GENERATORS as CHAT_GENERATORS
     from mft_recipes_axolotl.generators import GENERATORS
 
-    for generator in GENERATORS:
+    for generator in (*GENERATORS, *CHAT_GENERATORS):
         register(generator)
 
 
 @hookimpl
 def register_validators(register: Any) -> None:
+    from mft_recipes_axolotl.chat_format import VALIDATORS as CHAT_VALIDATORS
     from mft_recipes_axolotl.deep import DEEP_VALIDATOR
     from mft_recipes_axolotl.validators import VALIDATORS
 
-    for validator in VALIDATORS:
+    for validator in (*VALIDATORS, *CHAT_VALIDATORS):
         register(validator)
     register(DEEP_VALIDATOR)  # runs only with `validate --deep`: axolotl's own code on the config
 

@@ -59,7 +59,7 @@ def base_config(**changes: Any) -> dict[str, Any]:
         "lora_alpha": 32,
         "lora_dropout": 0.0,
         "lora_target_modules": ["q_proj", "k_proj", "v_proj", "o_proj", "w1", "w2", "w3"],
-        "datasets": [{"path": "train.jsonl", "type": "chat_template"}],
+        "datasets": [{"path": "train.jsonl", "type": "alpaca"}],
         "sequence_len": 4096,
         "micro_batch_size": 1,
         "gradient_accumulation_steps": 8,
