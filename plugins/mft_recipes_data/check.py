@@ -2,7 +2,8 @@
 
 Files are read in chunks of whole lines and each chunk is checked on its own (in worker processes when
 the files are big enough to pay for them), so memory stays bounded whatever the file size: what grows
-with the data is one token count and one 8-byte digest per valid example, plus at most `max_problems`
+with the data is two numbers (tokens, first trained token) and one 8-byte digest per valid example, plus
+at most `max_problems`
 problems kept in detail per file (the others are only counted). Results come back in file order, so
 line numbers, "duplicate of line N" and the clean copy are the same with one process or many.
 """
@@ -31,7 +32,16 @@ from mft_recipes_data.chunks import (
 )
 from mft_recipes_data.rules import CODES
 from mft_recipes_data.tokens import TokenizerChoice, choose_tokenizer
-from mft_recipes_data.training import EpochEstimate, TrainingSettings, estimate_epoch, recipe_settings
+from mft_recipes_data.training import (
+    RAISES,
+    TRUNCATED,
+    UNTRAINED,
+    EpochEstimate,
+    TrainingSettings,
+    axolotl_fate,
+    estimate_epoch,
+    recipe_settings,
+)
 
 if TYPE_CHECKING:
     from mft_recipes.host import Registry
@@ -62,6 +72,7 @@ class FileReport:
     blank_lines: int = 0
     duplicates: int = 0
     token_counts: array = field(default_factory=lambda: array("L"))
+    trained_from: array = field(default_factory=lambda: array("L"))  # first trained token, 0 for none
     problems: list[Problem] = field(default_factory=list)
     problem_counts: Counter = field(default_factory=Counter)
     labels: dict[str, Counter] = field(default_factory=dict)
@@ -155,7 +166,11 @@ class CheckReport:
         """How the training files meet the recipe (None without --recipe)."""
         if self.training is None:
             return None
-        return estimate_epoch(self.training, self.token_counts("train"))
+        train = [report for report in self.files if report.role == "train"]
+        examples = [
+            pair for report in train for pair in zip(report.token_counts, report.trained_from, strict=True)
+        ]
+        return estimate_epoch(self.training, examples)
 
     def as_json(self) -> dict[str, Any]:
         """The shape schemas/data-check.schema.json documents."""
@@ -364,8 +379,9 @@ class _Aggregator:
         report.valid_examples += len(result.valid)
         sequence_len = self.training.sequence_len if self.training is not None else None
         keep = set()
-        for line, tokens, digest in result.valid:
+        for line, tokens, trained_from, digest in result.valid:
             report.token_counts.append(tokens)
+            report.trained_from.append(trained_from)
             here = chunk.source << 40 | line
             first = self.seen.setdefault(digest, here)
             if first == here:
@@ -382,7 +398,7 @@ class _Aggregator:
             if sequence_len is not None and tokens > sequence_len:
                 found.append(
                     self._problem(
-                        report, line, "W_TOO_LONG", self._too_long(tokens, sequence_len), count=True
+                        report, line, "W_TOO_LONG", self._too_long(tokens, trained_from), count=True
                     )
                 )
         room = max(self.limit - len(report.problems), 0)
@@ -390,11 +406,18 @@ class _Aggregator:
         if clean_file is not None and self.clean is not None:
             self._write_clean(result, chunk, keep, clean_file, self.clean)
 
-    def _too_long(self, tokens: int, sequence_len: int) -> str:
-        fate = (
-            "truncates" if self.training and self.training.excess_length_strategy == "truncate" else "drops"
-        )
-        return f"{tokens} tokens is over the recipe's sequence_len {sequence_len} (axolotl {fate} it)"
+    def _too_long(self, tokens: int, trained_from: int) -> str:
+        assert self.training is not None and self.training.sequence_len is not None
+        limit = self.training.sequence_len
+        over = f"{tokens} tokens is over the recipe's sequence_len {limit}"
+        if self.training.platform:
+            return over
+        fate = {
+            TRUNCATED: "truncates it",
+            UNTRAINED: f"truncates it, then drops it: no trained token in its first {limit}",
+            RAISES: "stops: excess_length_strategy is raise",
+        }.get(axolotl_fate(self.training, tokens, trained_from), "drops it")
+        return f"{over} (axolotl {fate})"
 
     def _problem(
         self,

@@ -67,10 +67,11 @@ class FileChangedError(ValueError):
 
 @dataclass
 class ChunkResult:
-    """What one chunk holds. `valid` has (line, tokens, digest) per valid example; `invalid` has (line,
-    first error code) per invalid one; `findings` the first MAX_CHUNK_FINDINGS findings in full."""
+    """What one chunk holds. `valid` has (line, tokens, first trained token, digest) per valid example;
+    `invalid` has (line, first error code) per invalid one; `findings` the first MAX_CHUNK_FINDINGS
+    findings in full."""
 
-    valid: list[tuple[int, int, int]] = field(default_factory=list)
+    valid: list[tuple[int, int, int, int]] = field(default_factory=list)
     invalid: list[tuple[int, str]] = field(default_factory=list)
     blank: list[int] = field(default_factory=list)
     findings: list[tuple[int, Finding]] = field(default_factory=list)
@@ -116,8 +117,8 @@ def check_chunk(chunk: Chunk) -> ChunkResult:
         error = next((finding.code for finding in findings if finding.severity == "error"), None)
         if error is None:
             try:
-                tokens = (
-                    counter.count_text(classifier_text(example))
+                tokens, trained_from = (
+                    (counter.count_text(classifier_text(example)), 1)
                     if classifier
                     else counter.count_chat(example)
                 )
@@ -127,7 +128,7 @@ def check_chunk(chunk: Chunk) -> ChunkResult:
         if error is not None:
             result.invalid.append((number, error))
             continue
-        result.valid.append((number, tokens, _digest(raw)))
+        result.valid.append((number, tokens, trained_from, _digest(raw)))
         if classifier:
             for target, values in label_values(example).items():
                 result.labels.setdefault(target, Counter()).update(values)

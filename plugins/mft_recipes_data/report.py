@@ -70,6 +70,11 @@ def _print_recipe(report: CheckReport) -> None:
     if settings is None or epoch is None:
         return
     click.echo(f"recipe {settings.recipe} ({settings.target}):")
+    if settings.dataset_type == "chat_template":
+        click.echo(
+            "  note: the recipe formats conversations with the tokenizer's own chat template "
+            "(chat_template=tokenizer_default); these counts are Mistral's format, which it may not match"
+        )
     if settings.sequence_len is None:
         click.echo("  no sequence length set (the server's default applies)")
         return
@@ -78,6 +83,11 @@ def _print_recipe(report: CheckReport) -> None:
         f"  {epoch.over_sequence_len:,} training examples over sequence_len {settings.sequence_len:,}"
         + (f" (axolotl {fate} them)" if epoch.over_sequence_len and not settings.platform else "")
     )
+    if epoch.without_trained_tokens:
+        click.echo(
+            f"  {epoch.without_trained_tokens:,} training examples left with no trained token (every answer "
+            "weight 0, or cut off): axolotl drops them (sample packing)"
+        )
     if epoch.tokens_per_epoch is not None:
         held = f", after holding out val_set_size {settings.val_set_size:g}" if settings.val_set_size else ""
         click.echo(

@@ -106,9 +106,10 @@ class ChatTokenCounter:
         """Tokens of a plain text (a classifier input) with BOS, as a sequence the model reads."""
         return 1 + len(self.text_tokenizer.encode(text, bos=False, eos=False))
 
-    def count_chat(self, example: dict[str, Any]) -> int:
-        """Tokens of a conversation as the model sees it. Raises TokenizerRefused when mistral-common
-        cannot encode it. The example must already have passed the chat rules."""
+    def count_chat(self, example: dict[str, Any]) -> tuple[int, int]:
+        """Tokens of a conversation as the model sees it, and the position of its first trained token (0
+        when none is: BOS is never trained). Raises TokenizerRefused when mistral-common cannot encode
+        it. The example must already have passed the chat rules."""
         messages = example["messages"]
         if self.version == "v1" and ("tools" in example or any(m["role"] == "tool" for m in messages)):
             raise TokenizerRefused(
@@ -118,29 +119,31 @@ class ChatTokenCounter:
         try:
             if "tools" not in example and all(_is_plain(message) for message in messages):
                 return self._count_plain(messages)
-            return len(self.chat.encode(example).tokens)
+            encoded = self.chat.encode(example)
+            return len(encoded.tokens), encoded.first_trained or 0
         except Exception as error:  # mistral-common raises assertions, ValueErrors and its own exceptions
             raise TokenizerRefused(
                 f"mistral-common's {self.version} tokenizer cannot encode it: {error}"
             ) from error
 
-    def _count_plain(self, messages: list[dict[str, Any]]) -> int:
+    def _count_plain(self, messages: list[dict[str, Any]]) -> tuple[int, int]:
         """A plain conversation (an optional system message, then user and assistant in turn, string
         contents) formatted as mistral-common's instruct tokenizer formats it, without building its
         message objects: BOS; for v1 each user turn as the text `[INST] ... [/INST]` with the system
         prompt before the first one, for v3 and tekken between the [INST] and [/INST] control tokens with
         the system prompt before the last one; each answer followed by EOS (v3 and tekken first strip its
-        trailing spaces)."""
+        trailing spaces). Plain answers carry no weight, so the first one is the first trained."""
         encode = self.text_tokenizer.encode
         v1 = self.version == "v1"
         system = messages[0]["content"] if messages[0]["role"] == "system" else None
         turns = messages[1:] if system is not None else messages
         users = [index for index, message in enumerate(turns) if message["role"] == "user"]
         prompt_at = users[0] if v1 else users[-1]
-        total = 1
+        total, trained_from = 1, 0
         for index, message in enumerate(turns):
             content = message["content"]
             if message["role"] == "assistant":
+                trained_from = trained_from or total
                 total += len(encode(content if v1 else content.rstrip(" "), False, False)) + 1
                 continue
             if index == prompt_at and system:
@@ -150,7 +153,7 @@ class ChatTokenCounter:
                 if v1
                 else len(encode(content, False, False)) + 2
             )
-        return total
+        return total, trained_from
 
 
 _PLAIN_KEYS = frozenset(("role", "content"))

@@ -34,6 +34,7 @@ class TrainingSettings:
     excess_length_strategy: str = "drop"
     val_set_size: float = 0.0
     job_type: str | None = None
+    dataset_type: str | None = None  # axolotl's type of the first dataset: how conversations become tokens
 
     @property
     def platform(self) -> bool:
@@ -51,9 +52,10 @@ class TrainingSettings:
 
 @dataclass(frozen=True)
 class EpochEstimate:
-    """How the checked examples meet a recipe: what is too long, and what one epoch is."""
+    """How the checked examples meet a recipe: what is too long, what trains nothing, and one epoch."""
 
     over_sequence_len: int
+    without_trained_tokens: int
     examples_per_epoch: int | None
     tokens_per_epoch: int | None
     steps_per_epoch: int | None
@@ -63,34 +65,61 @@ class EpochEstimate:
         return asdict(self)
 
 
-def estimate_epoch(settings: TrainingSettings, token_counts: list[int]) -> EpochEstimate:
-    """Examples over sequence_len, and the training examples, tokens and optimizer steps of one epoch.
+KEPT, TRUNCATED, DROPPED, UNTRAINED, RAISES = "kept", "truncated", "dropped", "untrained", "raises"
 
-    axolotl drops examples longer than sequence_len unless `excess_length_strategy: truncate`, and holds
-    out `val_set_size` (a fraction, or a number of examples) for evaluation. With sample packing a step
-    consumes about micro_batch_size × gradient_accumulation_steps × GPUs sequences of sequence_len tokens
-    (packing is never perfect, so it is a lower bound); without packing that many examples.
+
+def axolotl_fate(settings: TrainingSettings, tokens: int, trained_from: int) -> str:
+    """What axolotl does with an example of `tokens` tokens whose first trained token is at `trained_from`
+    (0: none), read from axolotl 0.19's dataset preparation (utils/data/sft.py, _load_raw_datasets).
+    First `handle_long_seq_in_dataset` (utils/data/utils.py) applies excess_length_strategy to rows longer
+    than sequence_len: drop (the default) removes them, truncate cuts them to sequence_len, raise stops
+    the run. Then, with sample_packing, `process_datasets_for_packing` (utils/trainer.py) drops the rows
+    left without a trained token: every answer with weight 0, or all of them cut off. axolotl 0.21 is the
+    same."""
+    limit = settings.sequence_len
+    fate = KEPT
+    if limit is not None and tokens > limit:
+        strategy = settings.excess_length_strategy
+        if strategy != "truncate":
+            return RAISES if strategy == "raise" else DROPPED
+        fate = TRUNCATED
+        trained_from = trained_from if trained_from < limit else 0
+    if settings.sample_packing and trained_from == 0:
+        return UNTRAINED
+    return fate
+
+
+def estimate_epoch(settings: TrainingSettings, examples: list[tuple[int, int]]) -> EpochEstimate:
+    """Examples over sequence_len, examples axolotl drops for training nothing, and the training examples,
+    tokens and optimizer steps of one epoch. `examples` are (tokens, first trained token) pairs.
+
+    axolotl treats each example as `axolotl_fate` says and holds out `val_set_size` (a fraction, or a
+    number of examples) for evaluation. With sample packing a step consumes about micro_batch_size ×
+    gradient_accumulation_steps × GPUs sequences of sequence_len tokens (packing is never perfect, so it
+    is a lower bound); without packing that many examples. A La Plateforme recipe has no packing or
+    truncation in its document, so its examples over seq_len count as dropped; its steps are Mistral's.
     """
     limit = settings.sequence_len
     if limit is None:
-        return EpochEstimate(0, None, None, None, None)
-    over = sum(1 for count in token_counts if count > limit)
-    if settings.excess_length_strategy == "truncate":
-        kept = [min(count, limit) for count in token_counts]
-    else:
-        kept = [count for count in token_counts if count <= limit]
+        return EpochEstimate(0, 0, None, None, None, None)
+    over = sum(1 for tokens, _ in examples if tokens > limit)
+    fates = [(axolotl_fate(settings, tokens, trained_from), tokens) for tokens, trained_from in examples]
+    kept = [min(tokens, limit) for fate, tokens in fates if fate in (KEPT, TRUNCATED)]
+    untrained = sum(1 for fate, _ in fates if fate == UNTRAINED)
     held_out = settings.val_set_size if settings.val_set_size >= 1 else len(kept) * settings.val_set_size
     train_fraction = 1 - held_out / len(kept) if kept else 0.0
-    examples = round(len(kept) * train_fraction)
+    examples_per_epoch = round(len(kept) * train_fraction)
     tokens = round(sum(kept) * train_fraction)
     per_step = settings.sequences_per_step
     if per_step is None or settings.platform:
-        return EpochEstimate(over, examples, tokens, None, None)
+        return EpochEstimate(over, untrained, examples_per_epoch, tokens, None, None)
     steps = (
-        math.ceil(tokens / (limit * per_step)) if settings.sample_packing else math.ceil(examples / per_step)
+        math.ceil(tokens / (limit * per_step))
+        if settings.sample_packing
+        else math.ceil(examples_per_epoch / per_step)
     )
     total = math.ceil(steps * settings.num_epochs) if settings.num_epochs is not None else None
-    return EpochEstimate(over, examples, tokens, steps, total)
+    return EpochEstimate(over, untrained, examples_per_epoch, tokens, steps, total)
 
 
 def recipe_settings(
@@ -129,9 +158,17 @@ def recipe_settings(
         excess_length_strategy=str(document.get("excess_length_strategy") or "drop"),
         val_set_size=float(validation) if isinstance(validation, (int, float)) else 0.0,
         job_type=document.get("job_type"),
+        dataset_type=_dataset_type(document),
     )
     model = document.get("model") if isinstance(document.get("model"), str) else None
     return settings, model or recipe.model
+
+
+def _dataset_type(document: dict[str, Any]) -> str | None:
+    datasets = document.get("datasets")
+    first = datasets[0] if isinstance(datasets, list) and datasets and isinstance(datasets[0], dict) else {}
+    kind = first.get("type")
+    return kind if isinstance(kind, str) else None
 
 
 def _number(value: Any, kind: type) -> Any:

@@ -14,6 +14,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 from mft_recipes_data.check import CheckError, check_files
+from mft_recipes_data.training import TrainingSettings, axolotl_fate
 
 from mft_recipes.schemas import load_schema
 
@@ -69,6 +70,44 @@ def test_a_recipe_gives_sequence_len_tokens_and_steps_per_epoch(jsonl: Callable[
     assert epoch.total_steps == 2 * epoch.steps_per_epoch
     assert [problem.line for problem in report.problems if problem.code == "W_TOO_LONG"] == [41]
     assert report.valid  # too long is a warning: the trainer copes
+
+
+def test_examples_that_train_nothing_are_dropped_as_axolotl_drops_them_with_sample_packing(
+    jsonl: Callable[..., Path],
+) -> None:
+    """axolotl drops rows without a trained token when it packs samples (utils/trainer.py,
+    process_datasets_for_packing), not otherwise: mistral-7b-lora packs, mixtral-8x22b does not."""
+    trained = chat("Question?", "Answer.")
+    nothing = {"messages": [*trained["messages"][:1], {"role": "assistant", "content": "Skip.", "weight": 0}]}
+    path = jsonl(trained, nothing)
+    packed = check_files([path], recipe="mistral-7b-lora", overrides={"val_set_size": 0}).epoch
+    unpacked = check_files([path], recipe="mixtral-8x22b", overrides={"val_set_size": 0}).epoch
+    assert packed is not None and unpacked is not None
+    assert (packed.without_trained_tokens, packed.examples_per_epoch) == (1, 1)
+    assert (unpacked.without_trained_tokens, unpacked.examples_per_epoch) == (0, 2)
+
+
+@pytest.mark.parametrize(
+    ("strategy", "packing", "tokens", "trained_from", "fate"),
+    [
+        ("drop", True, 100, 10, "kept"),
+        ("drop", True, 101, 10, "dropped"),
+        ("drop", False, 101, 0, "dropped"),
+        ("raise", True, 101, 10, "raises"),
+        ("truncate", True, 101, 10, "truncated"),
+        ("truncate", True, 101, 100, "untrained"),  # the first trained token is cut off
+        ("truncate", False, 101, 100, "truncated"),
+        ("drop", True, 50, 0, "untrained"),
+        ("drop", False, 50, 0, "kept"),
+    ],
+)
+def test_axolotl_fate_of_an_example(
+    strategy: str, packing: bool, tokens: int, trained_from: int, fate: str
+) -> None:
+    settings = TrainingSettings(
+        "r", "m", "axolotl", sequence_len=100, sample_packing=packing, excess_length_strategy=strategy
+    )
+    assert axolotl_fate(settings, tokens, trained_from) == fate
 
 
 def test_a_platform_classifier_recipe_checks_classifier_data_with_its_limits(
