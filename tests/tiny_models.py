@@ -2,8 +2,9 @@
 
 No model hub: the architecture comes from a transformers config (the real Mistral/Mixtral classes,
 scaled down), the weights are random with a fixed seed, and the tokenizer is a real Mistral tokenizer
-that ships inside mistral-common, converted for transformers and given a chat template, so that
-axolotl's `type: chat_template` datasets, `tokenizer.apply_chat_template` and vLLM's `LLM.chat()` work.
+that ships inside mistral-common, converted for transformers. Like the published base models' tokenizers
+it carries no chat template: whatever formats a chat must bring its own (the recipes write Mistral's
+format, docs/chat-format.md), so no tier can pass on a template the real models do not have.
 
 head_dim is 32 by default: vLLM's CPU attention accepts 32, 64, 80, 96, 112, 128, ... only.
 
@@ -16,32 +17,6 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
-
-# The sentencepiece models that mistral-common ships (mistral_common/data/).
-TOKENIZER_FILES = {
-    "v1": "tokenizer.model.v1",  # Mistral 7B v0.1, Mixtral 8x7B: 32000 pieces
-    "v3": "mistral_instruct_tokenizer_240323.model.v3",  # Mistral 7B v0.3, Mixtral 8x22B: 32768 pieces
-}
-
-# Mistral's instruct format as mistral-common encodes it for v1/v3 (`[INST] user[/INST] answer</s>`), the
-# system prompt joined to the last user message. Token ids equal mistral-common's for v3 (tested).
-CHAT_TEMPLATE = (
-    "{%- set ns = namespace(system='', last_user=-1) -%}"
-    "{%- for message in messages -%}"
-    "{%- if message['role'] == 'system' -%}{%- set ns.system = message['content'] -%}"
-    "{%- elif message['role'] == 'user' -%}{%- set ns.last_user = loop.index0 -%}{%- endif -%}"
-    "{%- endfor -%}"
-    "{{- bos_token -}}"
-    "{%- for message in messages -%}"
-    "{%- if message['role'] == 'user' -%}"
-    "{%- if loop.index0 == ns.last_user and ns.system -%}"
-    "{{- '[INST] ' + ns.system + '\n\n' + message['content'] + '[/INST]' -}}"
-    "{%- else -%}{{- '[INST] ' + message['content'] + '[/INST]' -}}{%- endif -%}"
-    "{%- elif message['role'] == 'assistant' -%}"
-    "{{- ' ' + message['content'] + eos_token -}}"
-    "{%- endif -%}"
-    "{%- endfor -%}"
-)
 
 
 def build_tiny_model(
@@ -100,16 +75,16 @@ def build_tiny_model(
 
 
 def build_tokenizer(directory: str | Path, *, version: str = "v3"):  # type: ignore[no-untyped-def]
-    """Write Mistral's `version` tokenizer (from mistral-common) in transformers' format, with the chat
-    template, to `directory`, and return it loaded."""
-    import mistral_common
+    """Write Mistral's `version` tokenizer (v1 or v3, from mistral-common) in transformers' format, without
+    a chat template, to `directory`, and return it loaded."""
+    from mft_recipes_catalogue.chat_format import tokenizer_path
     from transformers import AutoTokenizer
 
-    if version not in TOKENIZER_FILES:
-        raise ValueError(f"tokenizer {version!r}: expected one of {', '.join(TOKENIZER_FILES)}")
+    if version not in ("v1", "v3"):
+        raise ValueError(f"tokenizer {version!r}: expected v1 or v3 (sentencepiece models)")
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    source = Path(mistral_common.__file__).parent / "data" / TOKENIZER_FILES[version]
+    source = tokenizer_path(version)
     staging = directory / ".tokenizer-source"
     staging.mkdir(exist_ok=True)
     shutil.copyfile(source, staging / "tokenizer.model")
@@ -125,7 +100,6 @@ def build_tokenizer(directory: str | Path, *, version: str = "v3"):  # type: ign
     (staging / "tokenizer_config.json").write_text(json.dumps(settings))
     tokenizer = AutoTokenizer.from_pretrained(staging)  # converts the sentencepiece model to tokenizer.json
     shutil.rmtree(staging)
-    tokenizer.chat_template = CHAT_TEMPLATE
     tokenizer.pad_token = tokenizer.unk_token  # axolotl and batched HF generation need a pad token
     tokenizer.save_pretrained(directory)
     return tokenizer

@@ -62,16 +62,24 @@ def _choice(arguments: dict[str, Any]) -> str:
     return str(choice)
 
 
+def tokenizer_version(context: RenderContext) -> str:
+    """The tokenizer version of the model the document trains: its base_model's when the catalogue or a
+    local folder's config.json tells it (a recipe rendered on another base model), else the recipe's."""
+    base_model = context.parameters.get("base_model")
+    found = context.registry.find_architecture(base_model) if isinstance(base_model, str) else None
+    return (found or context.architecture).tokenizer
+
+
 def _template_choice(arguments: dict[str, Any], context: RenderContext) -> str:
     return "jinja" if _choice(arguments) == MISTRAL else TOKENIZER_DEFAULT
 
 
 def _template_jinja(arguments: dict[str, Any], context: RenderContext) -> str | None:
-    return chat_template(context.architecture.tokenizer) if _choice(arguments) == MISTRAL else None
+    return chat_template(tokenizer_version(context)) if _choice(arguments) == MISTRAL else None
 
 
 def _dataset_type(arguments: dict[str, Any], context: RenderContext) -> str:
-    return dataset_type(context.architecture.tokenizer) if _choice(arguments) == MISTRAL else "chat_template"
+    return dataset_type(tokenizer_version(context)) if _choice(arguments) == MISTRAL else "chat_template"
 
 
 GENERATORS = (
@@ -83,14 +91,14 @@ GENERATORS = (
     Generator(
         "chat-template-jinja",
         _template_jinja,
-        "Mistral's chat format for the recipe's tokenizer version as a Jinja template (choice: mistral), "
+        "Mistral's chat format for the base model's tokenizer version as a Jinja template (choice: mistral), "
         "saved with the trained model; nothing for choice: tokenizer_default.",
     ),
     Generator(
         "chat-dataset-type",
         _dataset_type,
         "The dataset type: mft_recipes_axolotl.mistral_chat.<version>, Mistral's exact tokens and labels "
-        "for the recipe's tokenizer version (choice: mistral), or axolotl's chat_template.",
+        "for the base model's tokenizer version (choice: mistral), or axolotl's chat_template.",
     ),
 )
 

@@ -52,6 +52,14 @@ def test_every_recipe_trains_and_saves_mistral_format_of_its_tokenizer_version(r
     assert (document["chat_template"], document["chat_template_jinja"]) == ("jinja", chat_template(version))
 
 
+def test_the_format_follows_a_base_model_of_another_tokenizer_version(tmp_path: Path) -> None:
+    """mixtral-moe names Mixtral 8x7B (v1); rendered on Mixtral 8x22B (v3) it writes v3."""
+    overrides = {"dataset": "t.jsonl", "base_model": "mistralai/Mixtral-8x22B-v0.1"}
+    document = render_recipe(REGISTRY.recipes["mixtral-moe"], overrides, REGISTRY).document
+    assert document["datasets"][0]["type"] == dataset_type("v3")
+    assert document["chat_template_jinja"] == chat_template("v3")
+
+
 def test_tokenizer_default_is_refused_on_a_base_model_and_says_what_to_write() -> None:
     rendered = render_recipe(
         REGISTRY.recipes["mistral-7b-lora"],

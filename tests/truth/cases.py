@@ -57,6 +57,10 @@ CHECKS = {
     "accepted by DeepSpeed's own config classes; axolotl's pre-load patches apply under it",
     5: "two CPU ranks over gloo train the recipe's ZeRO-3 setup on a tiny model (weights partitioned, "
     "axolotl's LoRA on the partitioned model, three optimizer steps)",
+    6: "`axolotl preprocess` of the rendered recipe on a tiny model with Mistral's real tokenizer and no chat "
+    "template: every row equals mistral-common's encode_chat_completion (system prompts, multi-turn, weight "
+    "0, tool calls, unicode, whitespace), labels are the trained answers and their EOS, `data check` counts "
+    "the row lengths and keeps the rows axolotl keeps",
 }
 
 
@@ -101,7 +105,7 @@ def checks_for(recipe: Recipe) -> list[int]:
         checks.append(4)
         if document["deepspeed"].get("zero_optimization", {}).get("stage") == 3:
             checks.append(5)
-    return checks
+    return [*checks, 6]
 
 
 # What the tier found broken in a pinned stack, by recipe: (the library, the first version that works,

@@ -2,9 +2,10 @@
 
     mft-recipes render RECIPE base_model=<tiny> dataset=<chat jsonl> device=cpu ... | axolotl train /dev/stdin
 
-on a tiny Mistral/Mixtral built by the test (real transformers classes, real Mistral v3 tokenizer with a
-chat template, random weights). The only overrides are the model, the data, where to write, the CPU
-profile and sizes that make three optimizer steps of the tiny data. The saved adapter must differ from
+on a tiny Mistral/Mixtral built by the test (real transformers classes, Mistral's real tokenizer of the
+recipe's model, v3 or v1, with no chat template, as published base models have none; random weights).
+The only overrides are the model, the data, where to write, the CPU profile and sizes that make three
+optimizer steps of the tiny data. The saved adapter must differ from
 its initial values (peft initialises every lora_B to zero), and on Mixtral it must hold expert LoRA
 weights. The adapter then goes through `mft-recipes export`: a dense LoRA serves as LoRA, an expert
 adapter must be merged, and the merged model's logits match base + adapter."""
@@ -22,6 +23,7 @@ from typing import Any
 
 import pytest
 
+from mft_recipes.host import get_registry
 from tests.tiny_models import build_tiny_model
 from tests.truth.cases import CPU_OVERRIDES, TRAINING_RUNS
 
@@ -88,7 +90,8 @@ def test_render_piped_into_axolotl_train_trains_the_adapter(
     from safetensors.torch import load_file
 
     moe = TRAINING_RUNS[name]["moe"]
-    base = build_tiny_model(tmp_path / "base", moe=moe)
+    version = get_registry().architectures[get_registry().recipes[name].model].tokenizer
+    base = build_tiny_model(tmp_path / "base", moe=moe, tokenizer=version)
     output = tmp_path / "out"
     result = render_and_train(name, base, chat_data, output)
     assert result.returncode == 0, (result.stdout + result.stderr)[-6000:]
