@@ -52,6 +52,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=6)
     args = parser.parse_args()
 
+    from mft_recipes_catalogue.chat_format import MistralChat
     from mft_recipes_vllm.engine import EngineSettings, open_engine, vllm_identity
     from mft_recipes_vllm.evaluate import evaluate
     from vllm import SamplingParams, TokensPrompt
@@ -74,15 +75,8 @@ def main() -> None:
 
     settings = EngineSettings(max_model_len=512, kv_cache_gib=0.5, dtype="float32")
     llm = open_engine(str(model), settings)
-    tokenizer = llm.get_tokenizer()
-    prompts = [
-        TokensPrompt(
-            prompt_token_ids=tokenizer.apply_chat_template(
-                row["messages"][:-1], tokenize=True, add_generation_prompt=True, return_dict=True
-            )["input_ids"]
-        )
-        for row in rows
-    ]
+    chat = MistralChat("v3")  # the tiny model's tokenizer: eval prompts it in Mistral's v3 format
+    prompts = [TokensPrompt(prompt_token_ids=chat.encode_prompt(row["messages"][:-1])) for row in rows]
     params = SamplingParams(temperature=0, max_tokens=args.max_tokens)
     llm.generate(prompts[:8], params, use_tqdm=False)  # warm-up
 

@@ -22,6 +22,7 @@ from typing import Any
 from mft_recipes.output import write_text_atomic
 from mft_recipes_vllm import metrics as builtin
 from mft_recipes_vllm.adapters import read_adapter, serving_reasons, smallest_lora_rank
+from mft_recipes_vllm.chat import ChatFormat, PromptEncoder, find_chat_format
 from mft_recipes_vllm.engine import (
     EngineSettings,
     close_engine,
@@ -42,11 +43,13 @@ class EvalError(ValueError):
 
 @dataclass
 class Example:
-    """One test conversation: the messages up to the last assistant turn, and that turn as the reference."""
+    """One test conversation: the messages up to the last assistant turn, that turn as the reference, and
+    the tools the conversation defines."""
 
     index: int
     messages: list[dict[str, Any]]
     reference: str
+    tools: list[Any] | None = None
 
 
 @dataclass
@@ -89,7 +92,8 @@ def read_examples(path: str | Path) -> list[Example]:
                 )
             if messages[-1].get("role") != "assistant" or not isinstance(messages[-1].get("content"), str):
                 raise EvalError(f"{where}: the last message must be the assistant's answer (the reference)")
-            examples.append(Example(len(examples), messages[:-1], messages[-1]["content"]))
+            tools = record.get("tools") or None
+            examples.append(Example(len(examples), messages[:-1], messages[-1]["content"], tools))
     if not examples:
         raise EvalError(f"{path}: no examples")
     return examples
@@ -167,6 +171,7 @@ def evaluate(
         task, label_set if task == "classification" else [], tuple(sorted(set(top_k))), max_tokens
     )
     out = Path(output)
+    chat_format = find_chat_format(adapter, model)
     run = {
         "model": str(model),
         "adapter": adapter,
@@ -177,6 +182,7 @@ def evaluate(
         "max_tokens": max_tokens,
         "latency_requests": latency_requests,
         "settings": settings.as_json(),
+        "chat_format": chat_format.as_json() if chat_format else None,
     }
     _start_run(out, run, resume)
     prepare_environment()
@@ -200,7 +206,7 @@ def evaluate(
             reuse = engine is not None and variant.name == "base"
             llm = engine if reuse else open_engine(variant.model, settings, max_lora_rank=lora_rank)
             loaded = variant.model
-        runner = _Runner(llm, variant, the_task)
+        runner = _Runner(llm, variant, the_task, chat_format)
         for batch in _batches(todo, batch_size):
             started = time.perf_counter()
             records, counts = runner.predict(batch)
@@ -254,15 +260,17 @@ def _start_run(out: Path, run: dict[str, Any], resume: bool) -> None:
 
 
 class _Runner:
-    """Asks one variant: batched predictions, and single requests for latency."""
+    """Asks one variant: batched predictions, and single requests for latency. Every variant's prompts are
+    in the trained model's chat format (mft_recipes_vllm.chat), the base's too: the same prompts for both."""
 
-    def __init__(self, llm: Any, variant: Variant, task: Task) -> None:
+    def __init__(self, llm: Any, variant: Variant, task: Task, chat_format: ChatFormat | None) -> None:
         from vllm import SamplingParams
         from vllm.lora.request import LoRARequest
         from vllm.sampling_params import StructuredOutputsParams
 
         self.llm, self.variant, self.task = llm, variant, task
         self.tokenizer = llm.get_tokenizer()
+        self.encoder = PromptEncoder(chat_format, self.tokenizer)
         self.lora = LoRARequest("adapter", 1, variant.lora) if variant.lora else None
         if task.kind == "classification":
             longest = max(
@@ -278,13 +286,8 @@ class _Runner:
             self.answer = SamplingParams(temperature=0, max_tokens=task.max_tokens)
         self.continuations: dict[str, list[int]] = {}
 
-    def prompt_ids(self, conversations: list[list[dict[str, Any]]]) -> list[list[int]]:
-        """Token ids of each prompt through the model's chat template, tokenized as one batch."""
-        texts = [
-            self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-            for messages in conversations
-        ]
-        return [list(ids) for ids in self.tokenizer(texts, add_special_tokens=False).input_ids]
+    def prompt_ids(self, examples: list[Example]) -> list[list[int]]:
+        return self.encoder.prompts([(example.messages, example.tools) for example in examples])
 
     def generate(self, prompts: list[list[int]], params: Any) -> list[Any]:
         from vllm import TokensPrompt
@@ -299,7 +302,7 @@ class _Runner:
         )
 
     def predict(self, batch: list[Example]) -> tuple[list[dict[str, Any]], dict[str, int]]:
-        prompts = self.prompt_ids([example.messages for example in batch])
+        prompts = self.prompt_ids(batch)
         outputs = self.generate(prompts, self.answer)
         records = [
             {
@@ -347,19 +350,9 @@ class _Runner:
         return sum(len(sequence) for sequence in sequences)
 
     def continuation(self, messages: list[dict[str, Any]], prompt: list[int], label: str) -> list[int]:
-        """The tokens the chat template gives `label` as the assistant's answer (with the end of turn)."""
+        """The tokens the chat format gives `label` as the assistant's answer (with the end of turn)."""
         if label not in self.continuations:
-            text = self.tokenizer.apply_chat_template(
-                [*messages, {"role": "assistant", "content": label}], tokenize=False
-            )
-            full = list(self.tokenizer(text, add_special_tokens=False).input_ids)
-            if full[: len(prompt)] == prompt:
-                self.continuations[label] = full[len(prompt) :]
-            else:  # a template that changes earlier turns when an answer follows
-                self.continuations[label] = [
-                    *self.tokenizer(label, add_special_tokens=False).input_ids,
-                    self.tokenizer.eos_token_id,
-                ]
+            self.continuations[label] = self.encoder.answer(messages, prompt, label)
         return self.continuations[label]
 
     def latencies(self, examples: list[Example]) -> list[float]:
@@ -367,7 +360,7 @@ class _Runner:
         seconds = []
         for example in examples:
             started = time.perf_counter()
-            self.generate(self.prompt_ids([example.messages]), self.answer)
+            self.generate(self.prompt_ids([example]), self.answer)
             seconds.append(time.perf_counter() - started)
         return seconds
 

@@ -1,7 +1,10 @@
 """`mft-recipes export`: an adapter made ready for vLLM, as a LoRA adapter when vLLM can serve it, else merged.
 
 The result (schemas/export.schema.json) says what was decided and why, what was written, and the
-command that serves it; the output folder gets the same as export.json and a README.md.
+command that serves it; the output folder gets the same as export.json and a README.md. The folder also
+carries the chat format the adapter was trained on (mft_recipes_vllm.chat), and the serve command uses
+it: for Mistral's format, vLLM's `--tokenizer-mode mistral` with mistral-common's tokenizer file, which
+encodes every chat request exactly as training encoded the data.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from mft_recipes_vllm.adapters import (
     serving_reasons,
     smallest_lora_rank,
 )
+from mft_recipes_vllm.chat import TEMPLATE_FILE, ChatFormat, find_chat_format, write_chat_format
 from mft_recipes_vllm.merge import base_config, merge_adapter
 
 ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors")
@@ -91,6 +95,8 @@ def export(
     when `merge=False` but vLLM cannot serve it as LoRA. Returns the result (export.schema.json)."""
     result = decide(adapter_dir, base=base, serve_on=serve_on, registry=registry)
     result.update(refused=False, merged=False, output=None, serve_command=None, logits_check=None)
+    chat_format = find_chat_format(result["adapter"], result["base"], registry)
+    result["chat_format"] = chat_format.as_json() if chat_format else None
     if merge is False and result["must_merge"]:
         result["refused"] = True
         raise ExportRefused(result)
@@ -99,8 +105,9 @@ def export(
     out.mkdir(parents=True, exist_ok=True)
     result["merged"] = bool(merge) or result["must_merge"]
     result["output"] = str(out.resolve())
+    template = chat_format.template if chat_format else None
     if result["merged"]:
-        check = merge_adapter(adapter_path, result["base"], out, dtype=dtype)
+        check = merge_adapter(adapter_path, result["base"], out, dtype=dtype, chat_template=template)
         result["logits_check"] = check
         result["serve_command"] = f"{SERVER} --model {shlex.quote(result['output'])}"
     else:
@@ -113,6 +120,9 @@ def export(
             f"{SERVER} --model {shlex.quote(result['base'])} --enable-lora "
             f"--lora-modules {shlex.quote(name + '=' + result['output'])} --max-lora-rank {result['max_lora_rank']}"
         )
+    if chat_format is not None:
+        write_chat_format(out, chat_format)
+        result["serve_command"] += serve_chat_options(chat_format, out, merged=result["merged"])
     write_text_atomic(out / "export.json", json.dumps(result, indent=2) + "\n")
     write_text_atomic(out / "README.md", readme(result))
     if result["logits_check"] and not result["logits_check"]["passed"]:
@@ -122,6 +132,16 @@ def export(
             f"> tolerance {check['tolerance']:.3g} ({check['dtype']}); do not serve it. Try --dtype float32."
         )
     return result
+
+
+def serve_chat_options(chat_format: ChatFormat, folder: Path, *, merged: bool) -> str:
+    """What the serve command adds so that vLLM formats chat requests as training did: Mistral's format
+    through mistral-common (`--tokenizer-mode mistral`, reading the tokenizer file in the export folder),
+    any other template as the chat template (a LoRA adapter is served on the base's tokenizer)."""
+    where = shlex.quote(str(folder.resolve()))
+    if chat_format.mistral_version is not None:
+        return " --tokenizer-mode mistral" + ("" if merged else f" --tokenizer {where}")
+    return "" if merged else f" --chat-template {shlex.quote(str(folder.resolve() / TEMPLATE_FILE))}"
 
 
 class MergeMismatch(RuntimeError):
@@ -144,6 +164,15 @@ def readme(result: dict[str, Any]) -> str:
             f"The LoRA adapter `{result['adapter']}` (rank {result['rank']}) for the base `{result['base']}`; "
             f"vLLM loads it with `--enable-lora --max-lora-rank {result['max_lora_rank']}`.",
         ]
+    chat = result.get("chat_format")
+    if chat:
+        how = (
+            f"Mistral's {chat['mistral_version']} format, which the serve command has vLLM encode with "
+            "mistral-common (`--tokenizer-mode mistral`, tokenizer file in this folder)"
+            if chat["mistral_version"]
+            else "the template in chat_template.jinja"
+        )
+        lines += ["", f"Chat format: {how}; found in {chat['source']}."]
     lines += ["", "## Why", ""]
     reasons = result["reasons"] or [{"message": "vLLM can serve this adapter as LoRA as it is."}]
     lines += [f"- {reason['message']}" for reason in reasons]

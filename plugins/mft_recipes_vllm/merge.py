@@ -32,8 +32,11 @@ def base_config(base: str) -> dict[str, Any]:
     return json.loads(config.read_text(encoding="utf-8")) if config.is_file() else {}
 
 
-def merge_adapter(adapter_dir: Path, base: str, output: Path, *, dtype: str = "auto") -> dict[str, Any]:
-    """Merge `adapter_dir` into `base`, save safetensors + tokenizer to `output`, and check the logits.
+def merge_adapter(
+    adapter_dir: Path, base: str, output: Path, *, dtype: str = "auto", chat_template: str | None = None
+) -> dict[str, Any]:
+    """Merge `adapter_dir` into `base`, save safetensors + tokenizer (with `chat_template`, the format the
+    adapter was trained on) to `output`, and check the logits.
 
     Returns the logits check: {dtype, prompts, max_abs_diff, tolerance, relative_tolerance, passed}.
     """
@@ -61,6 +64,8 @@ def merge_adapter(adapter_dir: Path, base: str, output: Path, *, dtype: str = "a
         expected = [adapted(ids).logits.float() for ids in prompts]
     merged = adapted.merge_and_unload()
     merged.save_pretrained(output)
+    if chat_template is not None:
+        tokenizer.chat_template = chat_template
     tokenizer.save_pretrained(output)
     del merged, adapted, model
     # Reload from disk: the check covers what was written (Mixtral saves in the per-expert w1/w2/w3 layout).

@@ -7,8 +7,9 @@ recipe's model, v3 or v1, with no chat template, as published base models have n
 The only overrides are the model, the data, where to write, the CPU profile and sizes that make three
 optimizer steps of the tiny data. The saved adapter must differ from
 its initial values (peft initialises every lora_B to zero), and on Mixtral it must hold expert LoRA
-weights. The adapter then goes through `mft-recipes export`: a dense LoRA serves as LoRA, an expert
-adapter must be merged, and the merged model's logits match base + adapter."""
+weights. axolotl must have saved the recipe's chat format with it (chat_template.jinja). The adapter then
+goes through `mft-recipes export`: a dense LoRA serves as LoRA, an expert adapter must be merged, the
+merged model's logits match base + adapter, and the export carries the chat format."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from mft_recipes_catalogue.chat_format import chat_template
 
 from mft_recipes.host import get_registry
 from tests.tiny_models import build_tiny_model
@@ -107,7 +109,11 @@ def test_render_piped_into_axolotl_train_trains_the_adapter(
         expert_keys = [key for key in lora_b if ".mlp.experts." in key]
         assert len(expert_keys) == 2 * 2  # gate_up_proj and down_proj in each of the 2 layers
 
+    # axolotl saved the trained format with the adapter (chat_template: jinja), and export passes it on.
+    assert (output / "chat_template.jinja").read_text() == chat_template(version)
     exported = export(output, base)
+    assert exported["chat_format"]["mistral_version"] == version
+    assert (Path(exported["output"]) / "chat_template.jinja").read_text() == chat_template(version)
     assert exported["merged"] is moe
     assert exported["servable_as_lora"] is not moe
     if moe:

@@ -30,7 +30,9 @@ def tiny_mixtral(tmp_path_factory: pytest.TempPathFactory) -> Path:
     pytest.importorskip("transformers")
     from tests.tiny_models import build_tiny_model
 
-    return build_tiny_model(tmp_path_factory.mktemp("tiny-mixtral"), moe=True)
+    return build_tiny_model(
+        tmp_path_factory.mktemp("tiny-mixtral"), moe=True, tokenizer="v1"
+    )  # Mixtral 8x7B's
 
 
 @pytest.fixture(scope="session")

@@ -1,11 +1,13 @@
-"""References the vLLM tier compares against, computed without vLLM: HF transformers + peft, and the
-adapters and data the tests feed in."""
+"""References the vLLM tier compares against, computed without vLLM: HF transformers + peft on prompts as
+mistral-common encodes them (the format the recipes train), and the adapters and data the tests feed in."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 from typing import Any
+
+from tests.conversations import reference_prompt, reference_tokens
 
 LABELS = [
     "Home > Kitchen > Knives",
@@ -63,25 +65,18 @@ def hf_greedy(
     return outputs
 
 
-def chat_prompt_ids(model_dir: Path, messages: list[dict[str, Any]]) -> list[int]:
-    """Prompt token ids the HF way (apply_chat_template tokenizing itself)."""
-    from transformers import AutoTokenizer
-
-    encoded = AutoTokenizer.from_pretrained(model_dir).apply_chat_template(
-        messages, add_generation_prompt=True, tokenize=True, return_dict=True
-    )
-    return list(encoded["input_ids"])
-
-
 def hf_label_rankings(
-    model_dir: Path, adapter: Path | None, conversations: list[list[dict[str, Any]]], labels: list[str]
+    model_dir: Path,
+    adapter: Path | None,
+    conversations: list[list[dict[str, Any]]],
+    labels: list[str],
+    version: str = "v3",
 ) -> list[list[str]]:
     """For each conversation, the label set ranked by HF (+ peft): log-probability of each label's answer
-    tokens (the chat template's assistant turn, end of turn included) after the prompt."""
+    tokens (Mistral's assistant turn, end of turn included, as mistral-common encodes it) after the prompt."""
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM
 
-    tokenizer = AutoTokenizer.from_pretrained(model_dir)
     model: Any = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
     if adapter is not None:
         from peft import PeftModel
@@ -90,13 +85,13 @@ def hf_label_rankings(
     model.eval()
     rankings = []
     for messages in conversations:
-        prompt = chat_prompt_ids(model_dir, messages)
+        prompt = reference_prompt(version, messages)
         scores = {}
         with torch.no_grad():
             for label in labels:
-                full = tokenizer.apply_chat_template(
-                    [*messages, {"role": "assistant", "content": label}], tokenize=True, return_dict=True
-                )["input_ids"]
+                full = reference_tokens(
+                    version, {"messages": [*messages, {"role": "assistant", "content": label}]}
+                )
                 assert full[: len(prompt)] == prompt
                 logprobs = torch.log_softmax(model(input_ids=torch.tensor([full])).logits[0].float(), dim=-1)
                 scores[label] = sum(float(logprobs[i - 1, full[i]]) for i in range(len(prompt), len(full)))

@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 
 from mft_recipes.schemas import check_against_schema
-from tests.vllm_plugin.reference import LABELS, chat_prompt_ids, hf_greedy, hf_label_rankings
+from tests.conversations import reference_prompt
+from tests.vllm_plugin.reference import LABELS, hf_greedy, hf_label_rankings
 
 pytestmark = pytest.mark.vllm
 
@@ -68,7 +69,7 @@ def test_generation_base_and_adapter_equal_hf(
     assert result == json.loads((out / "metrics.json").read_text())
 
     examples = read_jsonl(generation_set)
-    prompts = [chat_prompt_ids(tiny_mistral, row["messages"][:-1]) for row in examples]
+    prompts = [reference_prompt("v3", row["messages"][:-1]) for row in examples]
     predictions = read_jsonl(out / "predictions.jsonl")
     for record in predictions:
         assert check_against_schema(record, "eval-prediction") == []

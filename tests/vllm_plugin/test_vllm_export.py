@@ -15,7 +15,8 @@ from typing import Any
 import pytest
 
 from mft_recipes.schemas import check_against_schema
-from tests.vllm_plugin.reference import chat_prompt_ids, hf_greedy, make_adapter
+from tests.conversations import reference_prompt
+from tests.vllm_plugin.reference import hf_greedy, make_adapter
 
 pytestmark = pytest.mark.vllm
 
@@ -85,7 +86,7 @@ def test_dense_adapter_is_served_as_lora(tiny_mistral: Path, dense_adapter: Path
     assert "--enable-lora" in result["serve_command"] and "--max-lora-rank 8" in result["serve_command"]
     assert result["serve_command"] in (out / "README.md").read_text()
 
-    prompts = [chat_prompt_ids(tiny_mistral, messages) for messages in PROMPTS]
+    prompts = [reference_prompt("v3", messages) for messages in PROMPTS]
     served = vllm_greedy(tiny_mistral, prompts, 12, lora=out, max_lora_rank=result["max_lora_rank"])
     assert served == hf_greedy(tiny_mistral, dense_adapter, prompts, 12)
     # The adapter matters: without it the outputs differ (else the comparison above proves nothing).
@@ -112,9 +113,9 @@ def test_mixtral_expert_adapter_is_merged_and_served(
 
     with safe_open(str(merged / "model.safetensors"), framework="pt") as weights:
         assert "model.layers.0.block_sparse_moe.experts.0.w1.weight" in set(weights.keys())
-    assert result["serve_command"].endswith(str(merged))
+    assert f"--model {merged} --tokenizer-mode mistral" in result["serve_command"]
 
-    prompts = [chat_prompt_ids(tiny_mixtral, messages) for messages in PROMPTS]
+    prompts = [reference_prompt("v1", messages) for messages in PROMPTS]
     served = vllm_greedy(merged, prompts, 12)
     assert served == hf_greedy(tiny_mixtral, expert_adapter, prompts, 12)
     assert served != hf_greedy(tiny_mixtral, None, prompts, 12)
@@ -152,7 +153,8 @@ def test_printed_serve_command_serves_the_lora(
     tiny_mistral: Path, dense_adapter: Path, tmp_path: Path
 ) -> None:
     """The command export prints, run as a user would (plus host, port and CPU-sized limits), answers
-    with the adapter's greedy tokens through the OpenAI API."""
+    with the adapter's greedy tokens through the OpenAI API, and formats a chat request in the trained
+    format (Mistral's v3, through mistral-common)."""
     pytest.importorskip("vllm")
     code, result, stderr = export_json(
         str(dense_adapter), "--base", str(tiny_mistral), "-o", str(tmp_path / "out")
@@ -191,7 +193,7 @@ def test_printed_serve_command_serves_the_lora(
                 assert time.monotonic() < deadline, "server not ready in 300 s"
                 time.sleep(2)
         assert result["lora_name"] in models
-        prompt = chat_prompt_ids(tiny_mistral, PROMPTS[0])
+        prompt = reference_prompt("v3", PROMPTS[0])
         body = {
             "model": result["lora_name"],
             "prompt": prompt,
@@ -207,6 +209,20 @@ def test_printed_serve_command_serves_the_lora(
             tokens = json.load(response)["choices"][0]["logprobs"]["tokens"]
         served = [int(token.removeprefix("token_id:")) for token in tokens]
         assert served == hf_greedy(tiny_mistral, dense_adapter, [prompt], 12)[0]
+        # A chat request is formatted as training formatted the data: mistral-common's encoding.
+        chat = {
+            "model": result["lora_name"],
+            "messages": PROMPTS[1],
+            "max_tokens": 1,
+            "return_token_ids": True,
+        }
+        request = urllib.request.Request(
+            f"{url}/chat/completions",
+            data=json.dumps(chat).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=60) as response:
+            assert json.load(response)["prompt_token_ids"] == reference_prompt("v3", PROMPTS[1])
     finally:
         server.terminate()
         try:
