@@ -51,11 +51,14 @@ PEFT = "peft==0.20.0"  # what axolotl 0.19 brings: export must read the adapters
 
 @nox.session(python=PYTHON)
 def lint(session: nox.Session) -> None:
-    """ruff (lint and format) and mypy on the host and the plugins."""
+    """ruff (lint and format) and mypy on the host and the plugins; mypy --strict on the host and the
+    example plugin."""
     session.install("-e", ".[dev]")
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
     session.run("mypy")
+    # What a plugin sees of the host is fully typed, and the example plugin shows it can pass --strict.
+    session.run("mypy", "--strict", "mft_recipes", "examples/mft-recipes-example-plugin/mft_recipes_example")
 
 
 @nox.session(python=PYTHON)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
@@ -27,12 +27,14 @@ def registry() -> Registry:
     return get_registry()
 
 
-def fail(message: str, code: int = EXIT_USAGE) -> None:
+def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
+    """Print `mft-recipes: error: MESSAGE` on stderr and exit with `code` (2, a usage error, unless told)."""
     click.echo(f"mft-recipes: error: {message}", err=True)
     sys.exit(code)
 
 
 def print_json(data: Any) -> None:
+    """Print what a `--json` option promises: `data` as indented JSON on stdout."""
     click.echo(json.dumps(data, indent=2, sort_keys=False))
 
 
@@ -43,7 +45,8 @@ def rich_console() -> Any:
     return Console(soft_wrap=False, width=None if sys.stdout.isatty() else 200)
 
 
-def recipe_or_fail(name: str) -> Any:
+def recipe_or_fail(name: str) -> Recipe:
+    """The registered recipe `name`, or a usage error that suggests the closest names."""
     recipes = registry().recipes
     if name not in recipes:
         import difflib
