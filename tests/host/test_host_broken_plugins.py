@@ -323,21 +323,20 @@ def test_a_raising_recipe_facts_is_named_once_and_every_other_plugins_facts_stay
 
 
 class Registers:
-    """A plugin that would register one recipe, through a hookimpl with the options in `opts`."""
+    """A plugin that would register one recipe, through a hookimpl named `hook` with pluggy `options`."""
 
-    def __init__(self, path: Path, hook: str = "register_recipes", **opts: bool) -> None:
-        self.path = path
-
-        def register_recipes(register: Any) -> Any:
+    def __init__(self, path: Path, hook: str = "register_recipes", **options: Any) -> None:
+        def register_recipes(register: Any) -> None:
             register(path)
 
-        def wrapping(register: Any) -> Any:
+        def wrapping(register: Any) -> Any:  # a wrapper must be a generator function
             register(path)
             return (yield)
 
-        function = wrapping if opts.get("wrapper") or opts.get("hookwrapper") else register_recipes
+        wrapper = options.get("wrapper") or options.get("hookwrapper")
+        function = wrapping if wrapper else register_recipes
         function.__name__ = hook
-        setattr(self, hook, hookimpl(**opts)(function))
+        setattr(self, hook, hookimpl(**options)(function))
 
 
 @pytest.mark.parametrize("option", ["tryfirst", "trylast", "wrapper", "hookwrapper"])
@@ -345,7 +344,9 @@ def test_a_hookimpl_option_the_host_does_not_honour_refuses_the_plugin_by_name(
     option: str, tmp_path: Path
 ) -> None:
     path = recipe_file(tmp_path, "eager-qlora")
-    registry = build_registry(extra_plugins=[("eager", Registers(path, **{option: True}))])
+    registry = build_registry(
+        extra_plugins=[("eager", Registers(path, "register_recipes", **{option: True}))]
+    )
     assert registry.errors == [
         f"plugin 'eager': not loaded: hookimpl register_recipes({option}=True): the host calls each plugin's "
         "hooks once, in load order (built-ins first), so tryfirst, trylast, wrapper and hookwrapper are not "
