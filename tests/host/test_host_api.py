@@ -15,7 +15,7 @@ import mft_recipes
 from mft_recipes.host import add_plugin_commands, build_registry
 from scripts.update_plugin_docs import described, hooks, main
 
-from .conftest import EXAMPLE_PLUGIN
+from .conftest import EXAMPLE_PLUGIN, REPO
 
 REGISTRATION_HOOKS = [hook.__name__ for hook in hooks() if hook.__name__.startswith("register_")]
 # Names in hookspec annotations that are not mft-recipes' own types.
@@ -80,3 +80,10 @@ def test_the_example_plugin_imports_mft_recipes_only_through_the_api() -> None:
             if isinstance(node, ast.Import):
                 modules = [alias.name for alias in node.names if alias.name.startswith("mft_recipes")]
                 assert modules in ([], ["mft_recipes"]), f"{path}: import {', '.join(modules)}"
+
+
+def test_docs_plugins_md_lists_every_name_of_the_api() -> None:
+    docs = (REPO / "docs" / "plugins.md").read_text(encoding="utf-8")
+    section = docs[docs.index("## The API") : docs.index("## Hooks")]
+    listed = set(re.findall(r"`(\w+)[`(]", section))
+    assert set(mft_recipes.__all__) - {"__version__"} <= listed
