@@ -33,6 +33,14 @@ def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
     sys.exit(code)
 
 
+def plural(number: int, noun: str) -> str:
+    """`3 examples`, `1 example`, `1 try` (a noun ending in consonant + y takes -ies)."""
+    if number == 1:
+        return f"{number:,} {noun}"
+    many = noun[:-1] + "ies" if noun.endswith("y") and noun[-2:-1] not in tuple("aeiou") else noun + "s"
+    return f"{number:,} {many}"
+
+
 def print_json(data: Any) -> None:
     """Print what a `--json` option promises: `data` as indented JSON on stdout."""
     click.echo(json.dumps(data, indent=2, sort_keys=False))

@@ -26,6 +26,22 @@ def atomic_writer(path: str | Path, mode: str = "w", encoding: str | None = "utf
         raise
 
 
+def why_unwritable(path: str | Path) -> str | None:
+    """Why a file cannot be written at `path`, found before any work is done (None when it can): it is a
+    folder, a folder on its way is a file, or the folder that would hold it is not writable."""
+    target = Path(path)
+    if target.is_dir():
+        return "it is a folder"
+    folder = target.absolute().parent
+    while not folder.exists() and not folder.is_symlink():
+        folder = folder.parent
+    if not folder.is_dir():
+        return f"{folder} is not a folder"
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return f"the folder {folder} is not writable"
+    return None
+
+
 def write_text_atomic(path: str | Path, text: str) -> None:
     """Write `text` to `path` in one step."""
     with atomic_writer(path) as file:
