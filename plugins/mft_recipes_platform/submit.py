@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mft_recipes_data.files import is_gzip
+
 from mft_recipes.recipes import Recipe
 from mft_recipes_platform.api import PlatformAPI
 from mft_recipes_platform.manifest import Manifest, file_sha256, payload_sha256
@@ -103,6 +105,12 @@ def prepare(
             raise SubmitError(f"{parameter}= is filled in by submit from --{data_file.role}; drop it", code=2)
         if not data_file.path.is_file():
             raise SubmitError(f"--{data_file.role} {data_file.path}: no such file", code=2)
+        if is_gzip(data_file.path):
+            raise SubmitError(
+                f"--{data_file.role} {data_file.path} is gzip-compressed and La Plateforme reads plain "
+                f"JSONL: upload the file it holds (gunzip -k {data_file.path})",
+                code=2,
+            )
         data_file.sha256 = file_sha256(data_file.path)
     if validation and files[0].sha256 == files[1].sha256:
         raise SubmitError(
@@ -119,6 +127,22 @@ def prepare(
             "export it, or drop wandb_project"
         )
     return submission
+
+
+def done_so_far(submission: Submission, error: PlatformError) -> str:
+    """What a submit that failed on the server left there, and what running it again does."""
+    uploaded = [
+        f"{data_file.path} as {data_file.file_id}" for data_file in submission.files if data_file.file_id
+    ]
+    if not uploaded:
+        return "nothing was uploaded and no job was created"
+    job = (
+        "no answer came to the job's creation, so a job may exist: look with `mft-recipes platform list` "
+        "before running the same command again (it reuses the uploads)"
+        if error.status is None and all(data_file.file_id for data_file in submission.files)
+        else "no job was created; run the same command again: it reuses the uploads"
+    )
+    return f"uploaded {', '.join(uploaded)}; {job}"
 
 
 def file_ids(submission: Submission) -> dict[str, str]:

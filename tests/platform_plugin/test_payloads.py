@@ -227,7 +227,7 @@ def test_the_wandb_key_is_added_to_a_copy_only():
 def test_the_sdk_pin_is_the_same_in_pyproject_noxfile_and_the_environment():
     pyproject = (REPO / "pyproject.toml").read_text()
     noxfile = (REPO / "noxfile.py").read_text()
-    (extra,) = re.findall(r'^platform = \["mistralai==([\d.]+)"\]', pyproject, re.MULTILINE)
+    (extra,) = re.findall(r'^platform = \["mistralai==([\d.]+)"', pyproject, re.MULTILINE)
     (nox_pin,) = re.findall(r'^MISTRALAI = "mistralai==([\d.]+)"', noxfile, re.MULTILINE)
 
     assert extra == nox_pin == metadata.version("mistralai")
