@@ -302,9 +302,7 @@ def convert(
     if system is not None and not system.strip():
         fail("--system is blank: give a system prompt, or leave the option out")
     try:
-        mapping = _mapping(
-            record_format, kind, given, user, assistant, system, text, labels, path_column, separator, levels
-        )
+        mapping = _mapping(click.get_current_context().params, given)
     except UsageError as error:
         fail(str(error))
     for option, template in templates.items():
@@ -343,22 +341,13 @@ def convert(
     )
 
 
-def _mapping(
-    record_format: str | None,
-    kind: str,
-    given: list[str],
-    user: str | None,
-    assistant: str | None,
-    system: str | None,
-    text: str | None,
-    labels: tuple[str, ...],
-    path_column: str | None,
-    separator: str,
-    levels: int,
-) -> Any:
+def _mapping(options: dict[str, Any], given: list[str]) -> Any:
     """The mapping the options describe, or a usage error naming the options that do not go together."""
     from mft_recipes_data.convert import RECORD_MAPPINGS, ChatMapping, ClassifierMapping
 
+    record_format, kind, system = options["record_format"], options["kind"], options["system"]
+    user, assistant, text = options["user"], options["assistant"], options["text"]
+    labels, path_column = options["labels"], options["path_column"]
     if record_format is not None:
         if given:
             fail(f"--from {record_format} maps the records itself: drop {', '.join(given)}")
@@ -370,7 +359,9 @@ def _mapping(
     if kind == "classifier" and text and (labels or path_column) and not (user or assistant or system):
         targets = {target: column for target, _, column in (label.partition("=") for label in labels)}
         targets = {target: column or target for target, column in targets.items()}
-        return ClassifierMapping(_template(text, "--text"), targets, path_column, separator, levels)
+        return ClassifierMapping(
+            _template(text, "--text"), targets, path_column, options["separator"], options["levels"]
+        )
     if kind == "chat":
         fail(
             "--to chat takes --user and --assistant templates (and optionally --system), or --from sharegpt|alpaca"

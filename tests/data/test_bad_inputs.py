@@ -14,18 +14,11 @@ import pytest
 from click.testing import Result
 from mft_recipes_data.check import check_files
 
+from tests.refusals import assert_refused
+
 from .conftest import chat, data_cli
 
 FAQ = "question,answer\nWhat is 2+2?,4\nCapital of France?,Paris\n"
-
-
-def assert_refused(result: Result, code: int, *needles: str) -> None:
-    """Exit `code`, one readable message holding each needle, no traceback."""
-    assert result.exit_code == code, result.output
-    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
-    assert "Traceback" not in result.output
-    for needle in needles:
-        assert needle in result.stderr, f"{needle!r} not in: {result.stderr}"
 
 
 def files_in(folder: Path) -> dict[str, bytes]:

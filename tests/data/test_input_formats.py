@@ -12,8 +12,10 @@ from pathlib import Path
 import pytest
 from mft_recipes_data.check import check_files
 
+from tests.refusals import assert_refused
+
 from .conftest import chat, data_cli
-from .test_bad_inputs import assert_refused, files_in
+from .test_bad_inputs import files_in
 
 VALID = chat("What is the capital of France?", "Paris.")
 SECOND = chat("And of Italy?", "Rome.", system="Answer in one word.")

@@ -15,19 +15,12 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import CliRunner
 
 from tests.platform_plugin.conftest import API_KEY
 from tests.platform_plugin.stand_in import Failure
 from tests.platform_plugin.test_commands import JOBS, submit_args
-
-
-def assert_refused(result: Result, code: int, *needles: str) -> None:
-    assert result.exit_code == code, result.output
-    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
-    assert "Traceback" not in result.output
-    for needle in needles:
-        assert needle in result.stderr, f"{needle!r} not in: {result.stderr}"
+from tests.refusals import assert_refused
 
 
 @pytest.fixture
