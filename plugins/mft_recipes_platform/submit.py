@@ -16,6 +16,7 @@ from typing import Any
 
 from mft_recipes_data.files import is_gzip
 
+from mft_recipes.cli import plural
 from mft_recipes.recipes import Recipe
 from mft_recipes_platform.api import PlatformAPI
 from mft_recipes_platform.manifest import Manifest, file_sha256, payload_sha256
@@ -223,7 +224,7 @@ def undeclared_labels(payload: dict[str, Any], file_reports: list[Any]) -> list[
             for label, count in sorted(counts.items()):
                 if label not in declared[target]:
                     found.append(
-                        f"{file_report.file}: {target} label {label!r} ({count} samples) is not declared; "
+                        f"{file_report.file}: {target} label {label!r} ({plural(count, 'sample')}) is not declared; "
                         f"add it to the recipe's labels for {target} or fix the data"
                     )
     return found

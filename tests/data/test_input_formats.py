@@ -9,9 +9,11 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
+import jsonschema
 import pytest
 from mft_recipes_data.check import check_files
 
+from mft_recipes.schemas import load_schema
 from tests.refusals import assert_refused
 
 from .conftest import chat, data_cli
@@ -80,6 +82,9 @@ def test_a_damaged_gzip_file_is_invalid_input_named(tmp_path: Path) -> None:
     packed.write_bytes(gzip.compress((json.dumps(VALID) + "\n").encode() * 2000)[:-40])
     result = data_cli("check", str(packed))
     assert_refused(result, 1, f"{packed}: error: the gzip stream is damaged", "[E_GZIP]")
+    jsonschema.validate(
+        json.loads(data_cli("check", str(packed), "--json").stdout), load_schema("data-check")
+    )
 
 
 def test_the_installed_command_checks_a_gzip_file(tmp_path: Path) -> None:
@@ -100,6 +105,7 @@ def test_a_json_array_gets_one_message(tmp_path: Path, indent: int | None) -> No
     path.write_text(json.dumps([VALID, SECOND, INVALID], indent=indent))
     result = data_cli("check", str(path), "--json")
     assert result.exit_code == 1
+    jsonschema.validate(json.loads(result.stdout), load_schema("data-check"))
     (problem,) = json.loads(result.stdout)["files"][0]["problems"]
     assert problem["code"] == "E_JSON_ARRAY" and problem["line"] is None
     assert "a JSON array, not JSON Lines" in problem["message"]
@@ -121,6 +127,7 @@ def test_sharegpt_and_alpaca_get_one_message_naming_the_converter(
         path.write_text((json.dumps(record) + "\n") * 5)
     else:
         path.write_text(json.dumps([record] * 5, indent=1))
+    jsonschema.validate(json.loads(data_cli("check", str(path), "--json").stdout), load_schema("data-check"))
     result = data_cli("check", str(path))
     command = f"mft-recipes data convert {path} -o {path.with_name('train.chat.jsonl')} --from {name.lower()}"
     assert_refused(result, 1, f"{name} records", command)

@@ -11,6 +11,8 @@ import pytest
 from mft_recipes_data.check import check_files
 from mft_recipes_data.rules import CODES
 
+from mft_recipes.schemas import load_schema
+
 from .conftest import Line, chat
 
 USER = {"role": "user", "content": "What is the weather in Paris?"}
@@ -177,6 +179,10 @@ def test_every_code_has_a_case() -> None:
     size_codes = {"E_FILE_TOO_LARGE", "W_FILE_TOO_LARGE", "E_EMPTY_FILE"}  # tested below
     file_codes = {"E_JSON_ARRAY", "E_OTHER_FORMAT", "E_GZIP"}  # tested in test_input_formats.py
     assert set(CASES) | size_codes | file_codes == set(CODES)
+
+
+def test_the_json_schema_lists_every_code() -> None:
+    assert load_schema("data-check")["$defs"]["code"]["enum"] == list(CODES)
 
 
 @pytest.mark.parametrize("code", list(CASES))

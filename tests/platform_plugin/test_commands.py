@@ -441,5 +441,5 @@ def test_classifier_data_with_an_undeclared_label_is_refused_before_any_upload(r
     result = run("submit", "platform-classifier", *CLASSIFIER_WORDS, "--train", str(train))
 
     assert result.exit_code == 1
-    assert "level3 label 'Toasters' (1 samples) is not declared" in result.stderr
+    assert "level3 label 'Toasters' (1 sample) is not declared" in result.stderr
     assert server.requests == []
