@@ -182,7 +182,7 @@ def csv_files(draw: st.DrawFn) -> bytes:
 def sharegpt_records(draw: st.DrawFn) -> dict[str, Any]:
     """ShareGPT conversations in order (an optional system turn, then human and gpt in turn), sometimes
     broken in one place."""
-    turns = [{"from": "system", "value": draw(cells)}] if draw(st.booleans()) else []
+    turns: list[dict[str, Any]] = [{"from": "system", "value": draw(cells)}] if draw(st.booleans()) else []
     for _ in range(draw(st.integers(1, 3))):
         turns += [{"from": "human", "value": draw(cells)}, {"from": "gpt", "value": draw(cells)}]
     if draw(st.integers(0, 3)) == 0:
