@@ -15,6 +15,7 @@ from mft_recipes.validation import ValidationContext, Validator
 from mft_recipes_axolotl.deepspeed import SCHEMA as DEEPSPEED_SCHEMA
 from mft_recipes_axolotl.deepspeed import deepspeed_of, zero_stage
 from mft_recipes_axolotl.generators import DENSE_MLP_MODULES, EXPERT_MODULES
+from mft_recipes_axolotl.integrations import check_plugins
 
 KIND = ("axolotl",)
 EXPERT_PARAMETERS = ("gate_up_proj", "down_proj")
@@ -275,4 +276,5 @@ VALIDATORS = (
     ),
     Validator("deepspeed-section", KIND, check_deepspeed_section, "the DeepSpeed section against its schema"),
     Validator("batch", KIND, check_batch, "micro batch × accumulation × GPUs, and DeepSpeed's batch values"),
+    Validator("plugins", KIND, check_plugins, "plugins the schema does not know, and keys left unchecked"),
 )

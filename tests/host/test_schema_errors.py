@@ -8,6 +8,7 @@ import json
 from typing import Any
 
 import pytest
+import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -75,6 +76,34 @@ def test_a_mapping_where_a_list_belongs_is_named_by_kind() -> None:
     ]
 
 
+@pytest.mark.parametrize(
+    ("change", "path", "message"),
+    [
+        ({"learning_rate": "fast"}, "learning_rate", "expected a number"),
+        ({"learning_rate": -0.1}, "learning_rate", "expected a number > 0, got -0.1"),
+        ({"num_epochs": -1}, "num_epochs", "expected a number > 0, got -1"),
+        ({"num_epochs": 0}, "num_epochs", "expected a number > 0, got 0"),
+        ({"base_model": ""}, "base_model", "expected a non-empty string"),
+        (
+            {"datasets": [{"path": "", "type": "chat_template"}]},
+            "datasets[0].path",
+            "expected a non-empty string",
+        ),
+    ],
+)
+def test_values_axolotls_own_model_lets_through_are_refused(change: dict, path: str, message: str) -> None:
+    """The generator's tightenings (scripts/generate_axolotl_schema.py TIGHTENINGS)."""
+    [(found_path, _, found_message)] = shown(axolotl(**change))
+    assert found_path == path and found_message.startswith(message)
+
+
+@pytest.mark.parametrize("written", ["2e-5", "1.0e-5", "0.0002", "3e-4", "5.0e-6"])
+def test_a_learning_rate_that_yaml_reads_as_a_string_is_still_a_number(written: str) -> None:
+    """PyYAML (YAML 1.1) reads `2e-5` as a string; axolotl's own examples write it so."""
+    value = yaml.safe_load(f"learning_rate: {written}")["learning_rate"]
+    assert axolotl(learning_rate=value) == []
+
+
 # --- No problem repeats a mapping or a list ---------------------------------------------------------
 
 CONTAINERS = ({"nested": {"deep": [1, 2]}}, [{"a": 1}, [2, 3]])
@@ -112,7 +141,7 @@ def test_no_axolotl_schema_problem_dumps_a_value_and_each_names_a_key() -> None:
             seen.add(problem.code)
             assert problem.path, (label, str(problem))
             assert not dumps_a_container(problem, value), (label, str(problem))
-    assert {"schema-type", "schema-enum", "unknown-key", "schema-minimum"} <= seen
+    assert {"schema-type", "schema-enum", "unknown-key", "schema-exclusiveMinimum"} <= seen
 
 
 # Every keyword the explanations know, in one schema, so that every error code is produced.
