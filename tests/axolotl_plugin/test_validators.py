@@ -163,10 +163,10 @@ def test_zero3_with_4bit_is_an_error_and_zero2_is_not() -> None:
     assert "zero3-with-quantized-base" not in codes(base_config(deepspeed=zero2))
 
 
-def test_zero3_from_a_deepspeed_file_next_to_the_config(tmp_path: Path) -> None:
+def test_zero3_from_a_deepspeed_file_in_the_launch_directory(tmp_path: Path) -> None:
     (tmp_path / "zero3.json").write_text(json.dumps(ZERO3))
     config = base_config(deepspeed="zero3.json")
-    problems = validate_document(config, "axolotl", get_registry(), file=str(tmp_path / "cfg.yml"))
+    problems = validate_document(config, "axolotl", get_registry(), cwd=str(tmp_path))
     assert "zero3-with-quantized-base" in {problem.code for problem in problems}
 
 
