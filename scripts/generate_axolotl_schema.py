@@ -68,27 +68,30 @@ TIGHTENINGS = (
             "number": {"exclusiveMinimum": 0},
             "string": {"pattern": NUMBER_PATTERN, "description": "a number (YAML reads 2e-5 as a string)"},
         },
-        "axolotl types it `str | float`; `learning_rate: fast` passes its validation and fails when the "
-        "Trainer builds the optimizer, after the model is downloaded and loaded",
+        "typed `str | float`, a string converted by float() in a validator (so `fast` is refused there, "
+        "which `string` alone cannot say); a negative rate passes and torch refuses it when the Trainer "
+        "builds the optimizer, after the model is loaded; 0 trains nothing",
     ),
     Tightening(
         "AxolotlInputConfig",
         "num_epochs",
         {"number": {"exclusiveMinimum": 0}},
-        "a float with no bound in axolotl's model: -1 or 0 trains nothing (and saves_per_epoch divides by it)",
+        "a float with no bound: -1 passes validation and normalization (save_steps becomes -1.0) and "
+        "trains no step; 0 divides by zero in normalize_config when saves_per_epoch is set",
     ),
     Tightening(
         "AxolotlInputConfig",
         "base_model",
         {"string": {"minLength": 1}},
-        "an empty base_model passes axolotl's model and fails at model loading",
+        "an empty base_model passes axolotl's model; transformers then fails to load a model named ''",
     ),
     *(
         Tightening(
             model,
             "path",
             {"string": {"minLength": 1}},
-            "an empty dataset path passes axolotl's model and fails at data loading",
+            "an empty dataset path passes axolotl's model, and its loader takes Path('') (the launch "
+            "directory, which exists) for a local dataset folder (axolotl/utils/data/shared.py)",
         )
         for model in DATASET_MODELS
     ),
