@@ -261,3 +261,18 @@ def test_no_problem_of_a_generated_document_dumps_a_value(document: dict[str, An
         assert problem.code in CODES, str(problem)
         value = document.get(problem.path[0]) if problem.path else document
         assert problem.path and not dumps_a_container(problem, value), str(problem)
+
+
+def test_a_dpo_dataset_entry_is_explained_as_a_dpo_entry() -> None:
+    """axolotl's examples/mistral/dpo/mistral-dpo-qlora.yml: rl: dpo, whose entry has DPO's fields and one
+    key DPODataset drops (message_property_mappings). SFTDataset would call the DPO fields unknown."""
+    entry = {
+        "path": "olivermolenschot/alpaca_messages_dpo_test",
+        "type": "chat_template.default",
+        "field_messages": "conversation",
+        "field_chosen": "chosen",
+        "field_rejected": "rejected",
+        "message_property_mappings": {"role": "role", "content": "content"},
+    }
+    [(path, code, _)] = shown(axolotl(rl="dpo", datasets=[entry]))
+    assert (path, code) == ("datasets[0].message_property_mappings", "unknown-key")
