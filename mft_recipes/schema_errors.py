@@ -183,6 +183,9 @@ def _expected(errors: list[Any]) -> list[str]:
             words += names if len(names) <= 4 else [f"one of {len(names)} names"]
     if words:
         return words
+    for error in errors:
+        if error.validator == "type" and error.schema.get("pattern") and error.schema.get("description"):
+            return [error.schema["description"]]  # a string of a described form ("a number")
     types = [error.validator_value for error in errors if error.validator == "type"]
     names = [name for value in types for name in ([value] if isinstance(value, str) else value)]
     return [TYPE_WORDS.get(name, name) for name in names if name != "null"]

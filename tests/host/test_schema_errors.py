@@ -276,3 +276,13 @@ def test_a_dpo_dataset_entry_is_explained_as_a_dpo_entry() -> None:
     }
     [(path, code, _)] = shown(axolotl(rl="dpo", datasets=[entry]))
     assert (path, code) == ("datasets[0].message_property_mappings", "unknown-key")
+
+
+@pytest.mark.parametrize(
+    ("key", "written"), [("adam_epsilon", "1e-8"), ("weight_decay", "1e-2"), ("lora_dropout", "5e-2")]
+)
+def test_any_number_may_be_written_as_yaml_reads_an_exponent(key: str, written: str) -> None:
+    """pydantic's lax mode turns the string YAML 1.1 makes of `1e-8` into a float, so axolotl accepts it."""
+    value = yaml.safe_load(f"{key}: {written}")[key]
+    assert isinstance(value, str) and axolotl(**{key: value}) == []
+    assert shown(axolotl(**{key: "fast"})) == [(key, "schema-pattern", "expected a number, got 'fast'")]

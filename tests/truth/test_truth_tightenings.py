@@ -75,3 +75,19 @@ def test_an_empty_dataset_path_passes_axolotl_whose_loader_takes_the_launch_dire
     # which loads a folder with load_from_disk/load_dataset; Path('') is the working directory.
     assert Path("").exists() and Path("").is_dir()
     assert refused_key(datasets=[{"path": "", "type": "chat_template"}]) == ["datasets.0.path"]
+
+
+@pytest.mark.parametrize(
+    ("key", "written", "value"), [("adam_epsilon", "1e-8", 1e-8), ("weight_decay", "1e-2", 0.01)]
+)
+def test_where_axolotl_is_laxer_than_a_json_type_the_schema_follows(
+    key: str, written: str, value: float
+) -> None:
+    """PyYAML reads `1e-8` as a string; pydantic's lax mode makes it a float, so axolotl accepts it (and so
+    does the schema: scripts/generate_axolotl_schema.py _yaml_numbers)."""
+    import yaml
+
+    given = yaml.safe_load(f"{key}: {written}")[key]
+    assert isinstance(given, str)
+    assert accepted_by_axolotl(**{key: given})[key] == pytest.approx(value)
+    assert refused_key(**{key: given}) == []
