@@ -14,23 +14,11 @@ from hypothesis import strategies as st
 
 from mft_recipes.problems import Problem, format_path
 from mft_recipes.schemas import check_against_schema, load_schema
+from tests.axolotl_plugin.configs import mistral_lora
 
-# A hand-written axolotl config of the kind users start from (valid against the schema).
-VALID_AXOLOTL: dict[str, Any] = {
-    "base_model": "mistralai/Mistral-7B-v0.3",
-    "adapter": "lora",
-    "lora_r": 16,
-    "lora_alpha": 32,
-    "lora_target_modules": ["q_proj", "v_proj"],
-    "datasets": [{"path": "train.jsonl", "type": "chat_template"}],
-    "fsdp_config": {"offload_params": True},
-    "output_dir": "./out",
-    "sequence_len": 2048,
-    "micro_batch_size": 1,
-    "gradient_accumulation_steps": 4,
-    "num_epochs": 1,
-    "learning_rate": 0.0002,
-}
+# A hand-written axolotl config of the kind users start from (valid against the schema), with an
+# fsdp_config whose keys the tests below vary too.
+VALID_AXOLOTL = mistral_lora(fsdp_config={"offload_params": True})
 
 
 def axolotl(**changes: Any) -> list[Problem]:

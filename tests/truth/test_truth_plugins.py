@@ -13,6 +13,7 @@ from mft_recipes_axolotl import deep
 from mft_recipes.host import get_registry
 from mft_recipes.schemas import load_schema
 from mft_recipes.validation import ValidationContext, validate_document
+from tests.axolotl_plugin.configs import mistral_lora as config
 
 pytestmark = [pytest.mark.axolotl, pytest.mark.usefixtures("axolotl_installed")]
 
@@ -24,26 +25,6 @@ CASES = {
     "liger": (LIGER, {"liger_rope": True, "liger_rms_norm": True, "liger_glu_activation": True}),
     "kernels": (KERNELS, {"use_scattermoe": True}),
 }
-
-
-def config(**changes: Any) -> dict[str, Any]:
-    document: dict[str, Any] = {
-        "base_model": "mistralai/Mistral-7B-v0.3",
-        "adapter": "lora",
-        "lora_r": 16,
-        "lora_alpha": 32,
-        "lora_dropout": 0.0,
-        "lora_target_modules": ["q_proj", "k_proj", "v_proj", "o_proj"],
-        "datasets": [{"path": "train.jsonl", "type": "chat_template"}],
-        "output_dir": "./out",
-        "sequence_len": 2048,
-        "micro_batch_size": 1,
-        "gradient_accumulation_steps": 4,
-        "num_epochs": 1,
-        "learning_rate": 0.0002,
-    }
-    document.update(changes)
-    return document
 
 
 def fast(document: dict[str, Any]) -> set[tuple[str, str]]:

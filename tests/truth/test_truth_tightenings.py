@@ -12,8 +12,8 @@ import pytest
 from mft_recipes_axolotl import deep
 
 from mft_recipes.schemas import check_against_schema
+from tests.axolotl_plugin.configs import mistral_lora as config
 from tests.truth.cases import published_config
-from tests.truth.test_truth_plugins import config
 
 pytestmark = [pytest.mark.axolotl, pytest.mark.usefixtures("axolotl_installed")]
 
