@@ -203,7 +203,9 @@ def _unknown_keys(error: Any, validator: Any, where: KeyPath) -> Iterator[Proble
         yield Problem(message, (*where, key), code="unknown-key")
 
 
-def _known_keys(schema: dict[str, Any], instance: dict[str, Any], validator: Any) -> tuple[set[str], dict]:
+def _known_keys(
+    schema: dict[str, Any], instance: dict[str, Any], validator: Any
+) -> tuple[set[str], dict[str, str]]:
     """The keys `schema` allows for `instance`: its properties, plus those of each `allOf` if/then rule
     whose condition holds (with `unevaluatedProperties`), and {key: condition} for the rules that do not
     hold (the condition's description says what would allow the key)."""
