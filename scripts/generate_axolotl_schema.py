@@ -301,7 +301,6 @@ def plugin_schema(schema: dict[str, Any]) -> None:
             _add_accepted_names(integration.arguments, fragment)
             _strict_defs(_models(integration.arguments), defs)
         fragment.pop("type", None)
-        fragment.pop("required", None)  # required plugin keys are the plugin's business at run time
         fragment["description"] = f"Keys axolotl reads when `plugins:` lists {canonical}."
         defs[f"plugin {canonical}"] = fragment
         rules.append(
