@@ -186,9 +186,30 @@ def _expected(errors: list[Any]) -> list[str]:
     for error in errors:
         if error.validator == "type" and error.schema.get("pattern") and error.schema.get("description"):
             return [error.schema["description"]]  # a string of a described form ("a number")
-    types = [error.validator_value for error in errors if error.validator == "type"]
-    names = [name for value in types for name in ([value] if isinstance(value, str) else value)]
-    return [TYPE_WORDS.get(name, name) for name in names if name != "null"]
+    typed = [
+        (name, error.schema)
+        for error in errors
+        if error.validator == "type"
+        for name in _listed(error.validator_value)
+    ]
+    return [
+        _number_words(schema) if name == "number" else TYPE_WORDS.get(name, name)
+        for name, schema in typed
+        if name != "null"
+    ]
+
+
+def _listed(value: Any) -> list[str]:
+    return [value] if isinstance(value, str) else list(value)
+
+
+def _number_words(schema: dict[str, Any]) -> str:
+    """A number with its lower bound, in the words a number written as a string is described with."""
+    if schema.get("exclusiveMinimum") is not None:
+        return f"a number above {schema['exclusiveMinimum']:g}"
+    if schema.get("minimum") is not None:
+        return f"a number, {schema['minimum']:g} or more"
+    return "a number"
 
 
 def _unknown_keys(error: Any, validator: Any, where: KeyPath) -> Iterator[Problem]:

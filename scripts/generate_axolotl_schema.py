@@ -48,6 +48,10 @@ SCHEMA_PATH = Path(__file__).resolve().parents[1] / "schemas" / "axolotl.schema.
 DEPRECATED_PREFIXES = {"FSDPConfig": "fsdp_"}
 # A number written as a string: YAML 1.1 (PyYAML, so axolotl) reads `2e-5` without a dot as a string.
 NUMBER_PATTERN = r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$"
+# The same for a number that must be >= 0 (no minus sign), or > 0 (nor only zeros): the bounds at zero that
+# axolotl's fields have (ge=0, gt=0) hold for the written form too; other bounds only for a YAML number.
+NON_NEGATIVE_PATTERN = r"^\+?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$"
+POSITIVE_PATTERN = r"^(?!\+?0*\.?0*([eE][+-]?\d+)?$)\+?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$"
 ANNOTATIONS = ("title", "description", "default", "examples", "deprecated")
 DATASET_MODELS = ("SFTDataset", "DPODataset", "KTODataset", "StepwiseSupervisedDataset", "PretrainingDataset")
 
@@ -69,7 +73,7 @@ TIGHTENINGS = (
         "learning_rate",
         {
             "number": {"exclusiveMinimum": 0},
-            "string": {"pattern": NUMBER_PATTERN, "description": "a number"},
+            "string": {"pattern": POSITIVE_PATTERN, "description": "a number above 0"},
         },
         "typed `str | float`, a string converted by float() in a validator (so `fast` is refused there, "
         "which `string` alone cannot say); a negative rate passes and torch refuses it when the Trainer "
@@ -224,7 +228,19 @@ def _yaml_numbers(node: Any) -> None:
         _yaml_numbers(value)
     if node.get("type") == "number":
         number = {key: node.pop(key) for key in list(node) if key not in ANNOTATIONS}
-        node["anyOf"] = [number, {"type": "string", "pattern": NUMBER_PATTERN, "description": "a number"}]
+        node["anyOf"] = [number, _written_number(number)]
+
+
+def _written_number(number: dict[str, Any]) -> dict[str, Any]:
+    """The string branch for a number schema, keeping a bound at zero."""
+    if number.get("exclusiveMinimum") == 0:
+        return {"type": "string", "pattern": POSITIVE_PATTERN, "description": "a number above 0"}
+    if number.get("minimum", -1) > 0:
+        described = f"a number, {number['minimum']:g} or more"
+        return {"type": "string", "pattern": POSITIVE_PATTERN, "description": described}
+    if number.get("minimum") == 0:
+        return {"type": "string", "pattern": NON_NEGATIVE_PATTERN, "description": "a number, 0 or more"}
+    return {"type": "string", "pattern": NUMBER_PATTERN, "description": "a number"}
 
 
 def _json_schema(model: Any) -> dict[str, Any]:

@@ -67,7 +67,9 @@ def test_a_mapping_where_a_list_belongs_is_named_by_kind() -> None:
 @pytest.mark.parametrize(
     ("change", "path", "message"),
     [
-        ({"learning_rate": "fast"}, "learning_rate", "expected a number"),
+        ({"learning_rate": "fast"}, "learning_rate", "expected a number above 0, got 'fast'"),
+        ({"learning_rate": "-1e-4"}, "learning_rate", "expected a number above 0, got '-1e-4'"),
+        ({"num_epochs": "-1"}, "num_epochs", "expected a number above 0, got '-1'"),
         ({"learning_rate": -0.1}, "learning_rate", "expected a number > 0, got -0.1"),
         ({"num_epochs": -1}, "num_epochs", "expected a number > 0, got -1"),
         ({"num_epochs": 0}, "num_epochs", "expected a number > 0, got 0"),
