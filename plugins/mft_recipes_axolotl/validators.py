@@ -16,6 +16,8 @@ from mft_recipes_axolotl.core_refusals import CORE_REFUSALS
 from mft_recipes_axolotl.deepspeed import SCHEMA as DEEPSPEED_SCHEMA
 from mft_recipes_axolotl.deepspeed import deepspeed_of, zero_stage
 from mft_recipes_axolotl.generators import ATTENTION_MODULES, DENSE_MLP_MODULES, EXPERT_MODULES
+from mft_recipes_axolotl.integrations import check_plugins
+from mft_recipes_axolotl.paths import beside_config, launch_dir, launch_path, relative_path_hint
 from mft_recipes_axolotl.plugin_refusals import PLUGIN_REFUSALS
 from mft_recipes_axolotl.refusals import refusal_problems
 
@@ -27,11 +29,15 @@ LARGEST_SENSIBLE_GLOBAL_BATCH = 1024
 
 
 def architecture_of(document: dict[str, Any], context: ValidationContext) -> Architecture | None:
-    """The architecture a config trains: from base_model_config or base_model (catalogue, local dir)."""
+    """The architecture a config trains: from base_model_config or base_model, read from the config.json
+    of a local model folder (as axolotl finds it, from the launch directory) or from the catalogue."""
     for key in ("base_model_config", "base_model"):
         value = document.get(key)
-        if isinstance(value, str):
-            found = context.registry.find_architecture(value)
+        if isinstance(value, str) and value:
+            local = launch_path(value, context)
+            found = context.registry.find_architecture(
+                str(local) if (local / "config.json").is_file() else value
+            )
             if found is not None:
                 return found
     return None
@@ -163,7 +169,7 @@ def check_moe_experts_quantized(document: dict[str, Any], context: ValidationCon
 
 
 def check_zero3_with_4bit(document: dict[str, Any], context: ValidationContext) -> Iterator[Problem]:
-    if zero_stage(document, context.file) == 3 and (
+    if zero_stage(document, launch_dir(context)) == 3 and (
         document.get("load_in_4bit") or document.get("load_in_8bit")
     ):
         bits = "load_in_4bit" if document.get("load_in_4bit") else "load_in_8bit"
@@ -192,7 +198,11 @@ def installed_version(distribution: str) -> str | None:
 
 
 def check_zero3_expert_lora_peft(document: dict[str, Any], context: ValidationContext) -> Iterator[Problem]:
-    if zero_stage(document, context.file) != 3 or not _uses_lora(document) or not expert_targets(document):
+    if (
+        zero_stage(document, launch_dir(context)) != 3
+        or not _uses_lora(document)
+        or not expert_targets(document)
+    ):
         return
     peft = installed_version("peft")
     if peft is None:  # not the machine that trains: nothing to say about its stack
@@ -218,12 +228,44 @@ def check_deepspeed_section(document: dict[str, Any], context: ValidationContext
 
         for problem in check_against_schema(config, DEEPSPEED_SCHEMA):
             yield Problem(problem.message, ("deepspeed", *problem.path), code=problem.code)
-    elif isinstance(config, str) and deepspeed_of(document, context.file) is None:
+    elif isinstance(config, str) and deepspeed_of(document, launch_dir(context)) is None:
+        if launch_path(config, context).is_file():
+            why = "it is not a JSON object"
+        else:
+            why = relative_path_hint(config, context)
+            if config.startswith("deepspeed_configs/") and beside_config(config, context) is None:
+                why += " (`axolotl fetch deepspeed_configs` copies axolotl's into ./deepspeed_configs)"
         yield Problem(
-            f"deepspeed names {config!r}, which cannot be read as a JSON file; put the section inline or fix the path",
+            f"deepspeed names {config!r}, which axolotl cannot read as a DeepSpeed JSON file: {why}; put the "
+            "section inline or fix the path",
             ("deepspeed",),
             code="deepspeed-unreadable",
         )
+
+
+DATASET_LISTS = ("datasets", "test_datasets", "pretraining_dataset")
+
+
+def check_relative_paths(document: dict[str, Any], context: ValidationContext) -> Iterator[Problem]:
+    """A model folder or dataset that exists next to the config but not in the launch directory: axolotl
+    would look for a hub model or dataset of that name instead (and fail, or train on something else)."""
+    named: list[tuple[tuple[str | int, ...], Any, str]] = [
+        ((key,), document.get(key), "a hub model of that name") for key in ("base_model", "base_model_config")
+    ]
+    for key in DATASET_LISTS:
+        entries = document.get(key)
+        for index, entry in enumerate(entries if isinstance(entries, list) else ()):
+            if isinstance(entry, dict):
+                named.append(((key, index, "path"), entry.get("path"), "a hub dataset of that name"))
+    for path, value, instead in named:
+        if isinstance(value, str) and value and beside_config(value, context) is not None:
+            yield Problem(
+                f"{value!r} would not be found, so axolotl would look for {instead}: "
+                + relative_path_hint(value, context),
+                path,
+                code="path-beside-config",
+                severity="warning",
+            )
 
 
 def check_batch(document: dict[str, Any], context: ValidationContext) -> Iterator[Problem]:
@@ -231,7 +273,7 @@ def check_batch(document: dict[str, Any], context: ValidationContext) -> Iterato
     accumulation = document.get("gradient_accumulation_steps", 1)
     if not isinstance(micro, int) or not isinstance(accumulation, int):
         return
-    config = deepspeed_of(document, context.file) or {}
+    config = deepspeed_of(document, launch_dir(context)) or {}
     for key, value in (
         ("train_micro_batch_size_per_gpu", micro),
         ("gradient_accumulation_steps", accumulation),
@@ -292,4 +334,11 @@ VALIDATORS = (
     ),
     Validator("deepspeed-section", KIND, check_deepspeed_section, "the DeepSpeed section against its schema"),
     Validator("batch", KIND, check_batch, "micro batch × accumulation × GPUs, and DeepSpeed's batch values"),
+    Validator("plugins", KIND, check_plugins, "plugins the schema does not know, and keys left unchecked"),
+    Validator(
+        "relative-paths",
+        KIND,
+        check_relative_paths,
+        "a model or dataset path that exists next to the config but not where axolotl is launched",
+    ),
 )
