@@ -17,7 +17,6 @@ from typing import Any
 
 from mft_recipes.problems import Problem
 from mft_recipes.validation import ValidationContext
-from mft_recipes_axolotl.deep import COMPUTE_CAPABILITY
 
 # axolotl's legacy boolean attention flags and the backend each means, in the priority order of
 # AxolotlInputConfig.normalize_attn_implementation (enums.LEGACY_ATTN_FLAG_TO_IMPL).
@@ -34,9 +33,19 @@ REFUSED = "axolotl refuses this: "  # how a restated refusal's message starts
 
 
 def compute_capability(gpu: str | None) -> str | None:
-    """`h100-80gb` → `sm_90`, as axolotl's gpu_capabilities() reads it from torch on the training machine;
-    None for no GPU or one the table does not know."""
-    return COMPUTE_CAPABILITY.get((gpu or "").split("-", 1)[0].lower())
+    """`h100-80gb` → `sm_90`, as axolotl's gpu_capabilities() reads it from torch on the training machine,
+    from the plan plugin's GPU table; None for no GPU, or one the table does not know or gives no
+    compute capability."""
+    if not gpu:
+        return None
+    from mft_recipes_plan.gpus import GpuTableError, load_gpu_table
+
+    try:
+        card = load_gpu_table().get(gpu)
+    except GpuTableError:  # a broken user table: `plan` reports it; the rules that need the GPU stay quiet
+        return None
+    capability = card.capability() if card else None
+    return f"sm_{capability[0]}{capability[1]}" if capability else None
 
 
 class AxolotlConfig:
@@ -55,7 +64,7 @@ class AxolotlConfig:
         self.document = document
         self.parent = parent  # the whole config, for a view of one of its dataset entries
         self.gpus = context.gpus if context else None
-        self.compute_capability = compute_capability(getattr(context, "gpu", None))
+        self.compute_capability = compute_capability(context.gpu if context else None)
 
     def __getitem__(self, key: str) -> Any:
         return self.document.get(key)
