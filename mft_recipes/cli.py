@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
 from mft_recipes import __version__
-from mft_recipes.host import Registry, add_plugin_commands, get_registry
+from mft_recipes.host import PluginInfo, Registry, add_plugin_commands, get_registry
+
+if TYPE_CHECKING:
+    from mft_recipes.recipes import Recipe
 
 EXIT_INVALID = 1
 EXIT_USAGE = 2
@@ -23,12 +27,14 @@ def registry() -> Registry:
     return get_registry()
 
 
-def fail(message: str, code: int = EXIT_USAGE) -> None:
+def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
+    """Print `mft-recipes: error: MESSAGE` on stderr and exit with `code` (2, a usage error, unless told)."""
     click.echo(f"mft-recipes: error: {message}", err=True)
     sys.exit(code)
 
 
 def print_json(data: Any) -> None:
+    """Print what a `--json` option promises: `data` as indented JSON on stdout."""
     click.echo(json.dumps(data, indent=2, sort_keys=False))
 
 
@@ -39,7 +45,8 @@ def rich_console() -> Any:
     return Console(soft_wrap=False, width=None if sys.stdout.isatty() else 200)
 
 
-def recipe_or_fail(name: str) -> Any:
+def recipe_or_fail(name: str) -> Recipe:
+    """The registered recipe `name`, or a usage error that suggests the closest names."""
     recipes = registry().recipes
     if name not in recipes:
         import difflib
@@ -50,14 +57,23 @@ def recipe_or_fail(name: str) -> Any:
     return recipes[name]
 
 
-def recipe_facts(recipe: Any) -> dict[str, str]:
-    """What plugins say about a recipe in short (the plan), merged; a failing plugin is skipped."""
+def warn(message: str) -> None:
+    click.echo(f"mft-recipes: warning: {message}", err=True)
+
+
+def plugin_failed(plugin: PluginInfo, message: str) -> None:
+    """Report a plugin's hook that raised during a command (call_each has skipped it)."""
+    warn(f"plugin {plugin.name!r}: {message}")
+
+
+def recipe_facts(recipe: Recipe, failed: Callable[[PluginInfo, str], None] = plugin_failed) -> dict[str, str]:
+    """What plugins say about a recipe in short (the plan), merged: the first plugin to give a label keeps
+    it, as with names. A plugin that raises is passed to `failed` and skipped."""
     facts: dict[str, str] = {}
-    try:
-        for contribution in registry().plugin_manager.hook.recipe_facts(recipe=recipe, registry=registry()):
-            facts.update(contribution or {})
-    except Exception as error:
-        click.echo(f"mft-recipes: warning: recipe facts unavailable: {error}", err=True)
+    arguments = {"recipe": recipe, "registry": registry()}
+    for _plugin, contribution in registry().call_each("recipe_facts", lambda _: arguments, failed):
+        for label, text in (contribution or {}).items():
+            facts.setdefault(label, text)
     return facts
 
 
@@ -85,6 +101,11 @@ def cli() -> None:
 def list_command(as_json: bool) -> None:
     """List the recipes: name, model, method, target, GPUs, summary."""
     recipes = sorted(registry().recipes.values(), key=lambda recipe: recipe.name)
+    failures: dict[str, None] = {}  # a plugin failing for every recipe is reported once
+
+    def failed(plugin: PluginInfo, message: str) -> None:
+        failures[f"plugin {plugin.name!r}: {message}"] = None
+
     rows: list[dict[str, Any]] = [
         {
             "name": recipe.name,
@@ -95,10 +116,12 @@ def list_command(as_json: bool) -> None:
             "gpu": recipe.hardware.gpu,
             "summary": recipe.title,
             "plugin": recipe.plugin,
-            "facts": recipe_facts(recipe),
+            "facts": recipe_facts(recipe, failed),
         }
         for recipe in recipes
     ]
+    for failure in failures:
+        warn(failure)
     if as_json:
         print_json(rows)
         return
@@ -209,12 +232,11 @@ def render(recipe_name: str, overrides: tuple[str, ...], fmt: str | None, output
         fail(
             f"the rendered document is invalid ({len(rendered.errors)} errors); nothing written", EXIT_INVALID
         )
-    try:
-        for warnings in registry().plugin_manager.hook.render_warnings(rendered=rendered):
-            for warning in warnings or ():
-                click.echo(f"mft-recipes: warning: {warning}", err=True)
-    except Exception as error:
-        click.echo(f"mft-recipes: warning: a render check failed: {error}", err=True)
+    for _plugin, warnings in registry().call_each(
+        "render_warnings", lambda _: {"rendered": rendered}, plugin_failed
+    ):
+        for warning in warnings or ():
+            warn(warning)
     text = emit(rendered, fmt)
     if output:
         from mft_recipes.output import write_text_atomic
@@ -316,5 +338,5 @@ def main() -> None:
     """Entry point of the console script: load plugins, add their commands, run."""
     add_plugin_commands(registry(), cli)
     for error in registry().errors:
-        click.echo(f"mft-recipes: warning: {error}", err=True)
+        warn(error)
     cli(prog_name="mft-recipes")

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from mft_recipes.documents import LoadedDocument
-from mft_recipes.problems import Problem
+from mft_recipes.problems import KeyPath, Problem
 from mft_recipes.schemas import check_against_schema
 
 if TYPE_CHECKING:
@@ -63,7 +63,7 @@ def validate_document(
     registry: Registry,
     *,
     file: str | None = None,
-    lines: dict | None = None,
+    lines: dict[KeyPath, int] | None = None,
     gpus: int | None = None,
     deep: bool = False,
     gpu: str | None = None,

@@ -99,7 +99,7 @@ def build_tiny_model(
     return directory
 
 
-def build_tokenizer(directory: str | Path, *, version: str = "v3"):  # type: ignore[no-untyped-def]
+def build_tokenizer(directory: str | Path, *, version: str = "v3"):
     """Write Mistral's `version` tokenizer (from mistral-common) in transformers' format, with the chat
     template, to `directory`, and return it loaded."""
     import mistral_common

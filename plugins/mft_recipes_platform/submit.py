@@ -245,9 +245,9 @@ def create_job(
 
     def find_created() -> dict[str, Any] | None:
         """A job this submit created although its answer was lost (a dropped connection, a 5xx)."""
-        from datetime import datetime, timezone
+        from datetime import UTC, datetime
 
-        since = datetime.fromtimestamp(started - 60, tz=timezone.utc)
+        since = datetime.fromtimestamp(started - 60, tz=UTC)
         for job in api.list_jobs(created_after=since, model=submission.payload["model"], created_by_me=True):
             if job.get("id") not in excluded and _same_job(job, submission.payload):
                 say(f"an earlier try created job {job['id']}; not creating another")

@@ -212,7 +212,7 @@ def test_inline_deepspeed_section_is_checked_against_its_schema() -> None:
 
 
 def test_deepspeed_batch_values_that_disagree_with_the_config() -> None:
-    section = copy.deepcopy(ZERO3)
+    section: dict[str, Any] = copy.deepcopy(ZERO3)
     section.update({"train_micro_batch_size_per_gpu": 4, "train_batch_size": 20})
     found = validate_document(
         base_config(adapter="lora", load_in_4bit=None, quantize_moe_experts=None, deepspeed=section),

@@ -162,7 +162,7 @@ def test_split_is_deterministic_per_seed_and_keeps_every_example_once(
     jsonl: Callable[..., Path], tmp_path: Path
 ) -> None:
     source = jsonl(*[chat(f"question {number}", "answer") for number in range(200)])
-    outputs = []
+    outputs: list[tuple[bytes, bytes]] = []
     for seed in (7, 7, 8):
         train, validation = tmp_path / f"train-{len(outputs)}.jsonl", tmp_path / f"valid-{len(outputs)}.jsonl"
         result = data_cli(

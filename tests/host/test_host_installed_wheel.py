@@ -25,6 +25,11 @@ def test_wheel_ships_every_recipe_and_schema(wheel: Path) -> None:
             assert f"mft_recipes/{folder}/{path.name}" in names, f"{folder}/{path.name} is not in the wheel"
 
 
+def test_wheel_marks_the_package_typed(wheel: Path) -> None:
+    """PEP 561: without py.typed, a plugin's type checker treats everything from mft_recipes as Any."""
+    assert "mft_recipes/py.typed" in zipfile.ZipFile(wheel).namelist()
+
+
 def test_installed_package_reads_its_data_from_the_venv(installed: Venv) -> None:
     """Recipes and schemas come from inside the installed package, not from a checkout next to it."""
     script = (

@@ -16,11 +16,11 @@ from mft_recipes_plan.counts import count_parameters
 from packaging.version import Version
 
 from mft_recipes.host import get_registry
-from mft_recipes.output import write_text_atomic
+from scripts.markers import replace_part, update_part
 from tests.truth.cases import CHECKS, KNOWN_BROKEN, REPO, axolotl_recipes, checks_for, overrides_for, render
 
 PROOF = REPO / "README.md"
-START, END = "<!-- proof-table:start -->", "<!-- proof-table:end -->"
+PART = "proof-table"
 # Checks the axolotl_latest session runs (all but the axolotl-launched CPU run).
 LATEST_CHECKS = (1, 2, 4, 5)
 
@@ -62,22 +62,13 @@ def table() -> str:
 
 
 def updated(text: str) -> str:
-    before, rest = text.split(START, 1)
-    _, after = rest.split(END, 1)
-    return f"{before}{START}\n{table()}\n{END}{after}"
+    return replace_part(text, PART, table(), where=PROOF.name)
 
 
 def main(argv: list[str]) -> int:
-    text = PROOF.read_text(encoding="utf-8")
-    new = updated(text)
-    if "--check" in argv:
-        if new != text:
-            print(f"{PROOF} is out of date: run python -m tests.truth.proof_table", file=sys.stderr)
-            return 1
-        return 0
-    write_text_atomic(PROOF, new)
-    print(f"wrote the proof table in {PROOF}")
-    return 0
+    return update_part(
+        PROOF, PART, table(), check="--check" in argv, command="python -m tests.truth.proof_table"
+    )
 
 
 if __name__ == "__main__":
