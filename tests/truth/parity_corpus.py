@@ -115,6 +115,11 @@ MIXTRAL_EXAMPLE = "examples/mistral/mixtral/mixtral.yml"  # qlora, lora_target_l
 FSDP1_QLORA = "examples/magistral/magistral-small-fsdp-qlora.yaml"
 
 NO_PACKING = {"sample_packing": False}
+EXPERT_TARGETS = {
+    "lora_target_linear": DROP,
+    "lora_target_modules": ["q_proj", "k_proj", "v_proj", "o_proj", "w1", "w2", "w3"],
+    "lora_dropout": 0,
+}
 FSDP1 = {
     "fsdp": ["full_shard", "auto_wrap"],
     "fsdp_config": {"transformer_layer_cls_to_wrap": "MistralDecoderLayer"},
@@ -139,6 +144,8 @@ def _mutations() -> list[Mutation]:
         # The issue's two: the moe-experts-16bit advice applied to axolotl's own Mixtral example, and FSDP2
         # with bitsandbytes' 8-bit AdamW.
         m(MIXTRAL_EXAMPLE, {"quantize_moe_experts": True}),
+        # ... and the same example with the whole advice applied, which axolotl accepts.
+        m(MIXTRAL_EXAMPLE, {**EXPERT_TARGETS, "quantize_moe_experts": True}),
         m(FSDP1_QLORA, {"fsdp_version": 2, "optimizer": "adamw_bnb_8bit"}),
         # DatasetValidationMixin
         m(LORA, {"datasets": [{"path": "train.jsonl", "type": "sharegpt"}]}),
