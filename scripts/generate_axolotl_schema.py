@@ -16,7 +16,9 @@ every name a config may use for each. A listed plugin that is none of them (a th
 the unknown-key check off, since its keys cannot be known here; `validate` warns about such keys instead.
 
 Tightenings: where axolotl's model accepts a value that can only fail later or mean nothing, the schema
-is stricter (TIGHTENINGS below, each with the failure it prevents).
+is stricter (TIGHTENINGS below, each with the failure it prevents). Where pydantic's lax mode accepts more
+than a JSON type says, the schema follows it: a number may be written as a string that reads as one
+(`_yaml_numbers`: YAML 1.1 reads `5e-4` as a string).
 
     python scripts/generate_axolotl_schema.py            # rewrite schemas/axolotl.schema.json
     python scripts/generate_axolotl_schema.py --check    # exit 1 if the committed schema has drifted
@@ -46,6 +48,7 @@ SCHEMA_PATH = Path(__file__).resolve().parents[1] / "schemas" / "axolotl.schema.
 DEPRECATED_PREFIXES = {"FSDPConfig": "fsdp_"}
 # A number written as a string: YAML 1.1 (PyYAML, so axolotl) reads `2e-5` without a dot as a string.
 NUMBER_PATTERN = r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$"
+ANNOTATIONS = ("title", "description", "default", "examples", "deprecated")
 DATASET_MODELS = ("SFTDataset", "DPODataset", "KTODataset", "StepwiseSupervisedDataset", "PretrainingDataset")
 
 
@@ -66,29 +69,32 @@ TIGHTENINGS = (
         "learning_rate",
         {
             "number": {"exclusiveMinimum": 0},
-            "string": {"pattern": NUMBER_PATTERN, "description": "a number (YAML reads 2e-5 as a string)"},
+            "string": {"pattern": NUMBER_PATTERN, "description": "a number"},
         },
-        "axolotl types it `str | float`; `learning_rate: fast` passes its validation and fails when the "
-        "Trainer builds the optimizer, after the model is downloaded and loaded",
+        "typed `str | float`, a string converted by float() in a validator (so `fast` is refused there, "
+        "which `string` alone cannot say); a negative rate passes and torch refuses it when the Trainer "
+        "builds the optimizer, after the model is loaded; 0 trains nothing",
     ),
     Tightening(
         "AxolotlInputConfig",
         "num_epochs",
         {"number": {"exclusiveMinimum": 0}},
-        "a float with no bound in axolotl's model: -1 or 0 trains nothing (and saves_per_epoch divides by it)",
+        "a float with no bound: -1 passes validation and normalization (save_steps becomes -1.0) and "
+        "trains no step; 0 divides by zero in normalize_config when saves_per_epoch is set",
     ),
     Tightening(
         "AxolotlInputConfig",
         "base_model",
         {"string": {"minLength": 1}},
-        "an empty base_model passes axolotl's model and fails at model loading",
+        "an empty base_model passes axolotl's model; transformers then fails to load a model named ''",
     ),
     *(
         Tightening(
             model,
             "path",
             {"string": {"minLength": 1}},
-            "an empty dataset path passes axolotl's model and fails at data loading",
+            "an empty dataset path passes axolotl's model, and its loader takes Path('') (the launch "
+            "directory, which exists) for a local dataset folder (axolotl/utils/data/shared.py)",
         )
         for model in DATASET_MODELS
     ),
@@ -195,6 +201,30 @@ def _tighten(schema: dict[str, Any], tightening: Tightening) -> None:
             found = True
     if not found:  # the field changed type in this axolotl: look at the tightening again
         raise SystemExit(f"cannot tighten {tightening.model}.{tightening.field}: {json.dumps(field)}")
+
+
+def _yaml_numbers(node: Any) -> None:
+    """Let every number also be written as a string that reads as one. PyYAML (YAML 1.1) reads `5e-4` (no
+    dot) as a string and pydantic's lax mode converts it, so axolotl accepts `adam_epsilon: 1e-8`; a plain
+    `number` would refuse it. The string form is its own anyOf branch, described as "a number" so that
+    messages say what is expected. A number that sits next to a string branch already is left alone."""
+    if isinstance(node, list):
+        for item in node:
+            _yaml_numbers(item)
+        return
+    if not isinstance(node, dict):
+        return
+    branches = node.get("anyOf")
+    if isinstance(branches, list) and any(branch.get("type") == "string" for branch in branches):
+        branches = [branch for branch in branches if branch.get("type") != "number"]
+        for key, value in node.items():
+            _yaml_numbers(branches if key == "anyOf" else value)
+        return
+    for value in node.values():
+        _yaml_numbers(value)
+    if node.get("type") == "number":
+        number = {key: node.pop(key) for key in list(node) if key not in ANNOTATIONS}
+        node["anyOf"] = [number, {"type": "string", "pattern": NUMBER_PATTERN, "description": "a number"}]
 
 
 def _json_schema(model: Any) -> dict[str, Any]:
@@ -319,6 +349,7 @@ def build_schema() -> dict[str, Any]:
     _strict_model_schema(AxolotlInputConfig, generated)
     _strict_defs(models, generated.get("$defs", {}))
     plugin_schema(generated)
+    _yaml_numbers(generated)
     axolotl_version = version("axolotl")
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",

@@ -13,30 +13,10 @@ from mft_recipes.host import get_registry
 from mft_recipes.problems import Problem, format_path
 from mft_recipes.schemas import load_schema
 from mft_recipes.validation import validate_document
+from tests.axolotl_plugin.configs import mistral_lora as config
 
 LIGER = "axolotl.integrations.liger.LigerPlugin"
 KERNELS = "axolotl.integrations.kernels.KernelsPlugin"
-
-
-def config(**changes: Any) -> dict[str, Any]:
-    """A dense Mistral LoRA config close to axolotl's Liger examples (examples/*/..-liger.yml)."""
-    document: dict[str, Any] = {
-        "base_model": "mistralai/Mistral-7B-v0.3",
-        "adapter": "lora",
-        "lora_r": 16,
-        "lora_alpha": 32,
-        "lora_dropout": 0.0,
-        "lora_target_modules": ["q_proj", "k_proj", "v_proj", "o_proj"],
-        "datasets": [{"path": "train.jsonl", "type": "chat_template"}],
-        "output_dir": "./out",
-        "sequence_len": 2048,
-        "micro_batch_size": 1,
-        "gradient_accumulation_steps": 4,
-        "num_epochs": 1,
-        "learning_rate": 0.0002,
-    }
-    document.update(changes)
-    return document
 
 
 def found(document: dict[str, Any]) -> list[Problem]:

@@ -14,23 +14,11 @@ from hypothesis import strategies as st
 
 from mft_recipes.problems import Problem, format_path
 from mft_recipes.schemas import check_against_schema, load_schema
+from tests.axolotl_plugin.configs import mistral_lora
 
-# A hand-written axolotl config of the kind users start from (valid against the schema).
-VALID_AXOLOTL: dict[str, Any] = {
-    "base_model": "mistralai/Mistral-7B-v0.3",
-    "adapter": "lora",
-    "lora_r": 16,
-    "lora_alpha": 32,
-    "lora_target_modules": ["q_proj", "v_proj"],
-    "datasets": [{"path": "train.jsonl", "type": "chat_template"}],
-    "fsdp_config": {"offload_params": True},
-    "output_dir": "./out",
-    "sequence_len": 2048,
-    "micro_batch_size": 1,
-    "gradient_accumulation_steps": 4,
-    "num_epochs": 1,
-    "learning_rate": 0.0002,
-}
+# A hand-written axolotl config of the kind users start from (valid against the schema), with an
+# fsdp_config whose keys the tests below vary too.
+VALID_AXOLOTL = mistral_lora(fsdp_config={"offload_params": True})
 
 
 def axolotl(**changes: Any) -> list[Problem]:
@@ -200,7 +188,7 @@ CODES = {
     "unknown-key",
 }
 # One document per code, with mappings and lists where the keyword allows them.
-EXAMPLES = {
+EXAMPLES: dict[str, dict[str, Any]] = {
     "schema-required": {"with": {"a": [1]}},
     "schema-type": {"needed": {"a": [1]}},
     "schema-enum": {"needed": 1, "choice": ["a"]},
@@ -231,7 +219,7 @@ def test_each_code_names_a_key_and_dumps_nothing(code: str) -> None:
     problems = check_against_schema(document, EVERY_KEYWORD)
     assert code in {problem.code for problem in problems}
     for problem in problems:
-        value = document.get(problem.path[0]) if problem.path else document
+        value = document.get(str(problem.path[0])) if problem.path else document
         assert problem.path and not dumps_a_container(problem, value), str(problem)
     assert not any("s3cret" in problem.message for problem in problems)
 
@@ -259,5 +247,30 @@ DOCUMENTS = st.dictionaries(st.sampled_from([*EVERY_KEYWORD["properties"], "stra
 def test_no_problem_of_a_generated_document_dumps_a_value(document: dict[str, Any]) -> None:
     for problem in check_against_schema(document, EVERY_KEYWORD):
         assert problem.code in CODES, str(problem)
-        value = document.get(problem.path[0]) if problem.path else document
+        value = document.get(str(problem.path[0])) if problem.path else document
         assert problem.path and not dumps_a_container(problem, value), str(problem)
+
+
+def test_a_dpo_dataset_entry_is_explained_as_a_dpo_entry() -> None:
+    """axolotl's examples/mistral/dpo/mistral-dpo-qlora.yml: rl: dpo, whose entry has DPO's fields and one
+    key DPODataset drops (message_property_mappings). SFTDataset would call the DPO fields unknown."""
+    entry = {
+        "path": "olivermolenschot/alpaca_messages_dpo_test",
+        "type": "chat_template.default",
+        "field_messages": "conversation",
+        "field_chosen": "chosen",
+        "field_rejected": "rejected",
+        "message_property_mappings": {"role": "role", "content": "content"},
+    }
+    [(path, code, _)] = shown(axolotl(rl="dpo", datasets=[entry]))
+    assert (path, code) == ("datasets[0].message_property_mappings", "unknown-key")
+
+
+@pytest.mark.parametrize(
+    ("key", "written"), [("adam_epsilon", "1e-8"), ("weight_decay", "1e-2"), ("lora_dropout", "5e-2")]
+)
+def test_any_number_may_be_written_as_yaml_reads_an_exponent(key: str, written: str) -> None:
+    """pydantic's lax mode turns the string YAML 1.1 makes of `1e-8` into a float, so axolotl accepts it."""
+    value = yaml.safe_load(f"{key}: {written}")[key]
+    assert isinstance(value, str) and axolotl(**{key: value}) == []
+    assert shown(axolotl(**{key: "fast"})) == [(key, "schema-pattern", "expected a number, got 'fast'")]
