@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from typing import Any
 
 from mft_recipes_axolotl.refusals import LEGACY_ATTENTION_FLAGS, AxolotlConfig, Refusal
@@ -78,12 +79,58 @@ CROSS_ENTROPY_PATCHES = (
     "liger_cross_entropy",
     "liger_fused_linear_cross_entropy",
 )
+# What check_mistral_common_incompatible_options refuses with the mistral-common tokenizer, and its words.
+MISTRAL_COMMON_REFUSES = {
+    "added_tokens_overrides": "added_tokens_overrides is not supported with mistral-common tokenizer",
+    "special_tokens": "special_tokens override is not supported with mistral-common tokenizer",
+    "tokens": "tokens override is not supported with mistral-common tokenizer",
+    "chat_template": "Setting chat_template is not supported with mistral-common tokenizer",
+    "processor_kwargs": "processor_kwargs is not supported with mistral-common tokenizer",
+}
+# The keys deprecated.py's validate_<key> refuses (DeprecationWarning), its words, and whether any value
+# (even false) is refused or only a true one.
+REMOVED_KEYS = {
+    "max_packed_sequence_len": ("`max_packed_sequence_len` is no longer supported", False),
+    "rope_scaling": (
+        "`rope_scaling` is no longer supported, it should now be be a key under `model_config`",
+        False,
+    ),
+    "dpo_use_logits_to_keep": (
+        "`dpo_use_logits_to_keep` is no longer supported, it has been removed in TRL >= 0.29.0",
+        True,
+    ),
+    "dpo_generate_during_eval": (
+        "`dpo_generate_during_eval` is no longer supported, it has been removed in TRL >= 0.29.0",
+        True,
+    ),
+    "dpo_norm_loss": (
+        "`dpo_norm_loss` is no longer supported, due to breaking changes in TRL >= 0.29.0",
+        True,
+    ),
+    "rpo_alpha": (
+        "`rpo_alpha` has been deprecated in TRL >= 0.29.0, and now requires passing multiple loss types, which is "
+        "not yet supported by Axolotl.",
+        True,
+    ),
+    "s2_attention": ("`s2_attention` (shifted-sparse attention) is no longer supported.", False),
+    "flash_attn_rms_norm": ("`flash_attn_rms_norm` is no longer supported.", False),
+}
 TORCHAO_DTYPES = ("int4", "int8", "float8_e4m3fn", "nvfp4", "mxfp4", "ternary")
 TORCHAO_DTYPE_ALIASES = ("fp8", "float8")
 MATMUL_OPS = ("aten::mm", "aten::addmm", "aten::matmul", "aten::bmm")
 SAGE_COMPUTE_CAPABILITIES = ("sm_80", "sm_86", "sm_89", "sm_90", "sm_120")
 # The trainers whose datasets are not SFT datasets (utils/config validate_config picks the model).
 PREFERENCE_TRAINERS = ("dpo", "ipo", "simpo", "kto")
+
+
+def _given(key: str, *, any_value: bool = False) -> Callable[[AxolotlConfig], Any]:
+    """The condition "the config sets `key`": to a true value, or with `any_value` to anything but null."""
+    return (lambda c: c[key] is not None) if any_value else (lambda c: c[key])
+
+
+def _with_mistral_common(key: str) -> Callable[[AxolotlConfig], Any]:
+    """The condition "`key` is set together with the mistral-common tokenizer"."""
+    return lambda c: c["tokenizer_use_mistral_common"] and c[key]
 
 
 def _lora(c: AxolotlConfig) -> bool:
@@ -511,35 +558,14 @@ TRAINING = (
             and set(c["eval_causal_lm_metrics"]) - set(CAUSAL_LM_METRICS)
         ),
     ),
-    Refusal(
-        "check_mistral_common_incompatible_options",
-        ("added_tokens_overrides", "tokenizer_use_mistral_common"),
-        "added_tokens_overrides is not supported with mistral-common tokenizer",
-        lambda c: c["tokenizer_use_mistral_common"] and c["added_tokens_overrides"],
-    ),
-    Refusal(
-        "check_mistral_common_incompatible_options",
-        ("special_tokens", "tokenizer_use_mistral_common"),
-        "special_tokens override is not supported with mistral-common tokenizer",
-        lambda c: c["tokenizer_use_mistral_common"] and c["special_tokens"],
-    ),
-    Refusal(
-        "check_mistral_common_incompatible_options",
-        ("tokens", "tokenizer_use_mistral_common"),
-        "tokens override is not supported with mistral-common tokenizer",
-        lambda c: c["tokenizer_use_mistral_common"] and c["tokens"],
-    ),
-    Refusal(
-        "check_mistral_common_incompatible_options",
-        ("chat_template", "tokenizer_use_mistral_common"),
-        "Setting chat_template is not supported with mistral-common tokenizer",
-        lambda c: c["tokenizer_use_mistral_common"] and c["chat_template"],
-    ),
-    Refusal(
-        "check_mistral_common_incompatible_options",
-        ("processor_kwargs", "tokenizer_use_mistral_common"),
-        "processor_kwargs is not supported with mistral-common tokenizer",
-        lambda c: c["tokenizer_use_mistral_common"] and c["processor_kwargs"],
+    *(
+        Refusal(
+            "check_mistral_common_incompatible_options",
+            (key, "tokenizer_use_mistral_common"),
+            says,
+            _with_mistral_common(key),
+        )
+        for key, says in MISTRAL_COMMON_REFUSES.items()
     ),
     Refusal(
         "pretrain_with_tps",
@@ -1566,54 +1592,14 @@ MODELS = (
         "Invalid dtype: '{value}'. Must be one of: {known}",
         _ao_dtype("quantization"),
     ),
-    Refusal(
-        "validate_max_packed_sequence_len",
-        ("max_packed_sequence_len",),
-        "`max_packed_sequence_len` is no longer supported",
-        lambda c: c["max_packed_sequence_len"],
-    ),
-    Refusal(
-        "validate_rope_scaling",
-        ("rope_scaling",),
-        "`rope_scaling` is no longer supported, it should now be be a key under `model_config`",
-        lambda c: c["rope_scaling"],
-    ),
-    Refusal(
-        "validate_dpo_use_logits_to_keep",
-        ("dpo_use_logits_to_keep",),
-        "`dpo_use_logits_to_keep` is no longer supported, it has been removed in TRL >= 0.29.0",
-        lambda c: c["dpo_use_logits_to_keep"] is not None,
-    ),
-    Refusal(
-        "validate_dpo_generate_during_eval",
-        ("dpo_generate_during_eval",),
-        "`dpo_generate_during_eval` is no longer supported, it has been removed in TRL >= 0.29.0",
-        lambda c: c["dpo_generate_during_eval"] is not None,
-    ),
-    Refusal(
-        "validate_dpo_norm_loss",
-        ("dpo_norm_loss",),
-        "`dpo_norm_loss` is no longer supported, due to breaking changes in TRL >= 0.29.0",
-        lambda c: c["dpo_norm_loss"] is not None,
-    ),
-    Refusal(
-        "validate_rpo_alpha",
-        ("rpo_alpha",),
-        "`rpo_alpha` has been deprecated in TRL >= 0.29.0, and now requires passing multiple loss types, which is "
-        "not yet supported by Axolotl.",
-        lambda c: c["rpo_alpha"] is not None,
-    ),
-    Refusal(
-        "validate_s2_attention",
-        ("s2_attention",),
-        "`s2_attention` (shifted-sparse attention) is no longer supported.",
-        lambda c: c["s2_attention"],
-    ),
-    Refusal(
-        "validate_flash_attn_rms_norm",
-        ("flash_attn_rms_norm",),
-        "`flash_attn_rms_norm` is no longer supported.",
-        lambda c: c["flash_attn_rms_norm"],
+    *(
+        Refusal(
+            f"validate_{key}",
+            (key,),
+            says,
+            _given(key, any_value=any_value),
+        )
+        for key, (says, any_value) in REMOVED_KEYS.items()
     ),
 )
 
