@@ -223,11 +223,35 @@ def launched_from_the_examples() -> Iterator[None]:
 
 def verdicts(documents: tuple[CorpusDocument, ...] | None = None) -> list[Verdict]:
     """Both verdicts on every document of the corpus."""
-    with launched_from_the_examples():
+    with launched_from_the_examples(), _merged_models_kept():
         return [
             Verdict(document, axolotl_errors(document), fast_errors(document))
             for document in documents or corpus()
         ]
+
+
+@contextlib.contextmanager
+def _merged_models_kept() -> Iterator[None]:
+    """axolotl builds its config model anew for every config that has plugins (every config, in 0.21, which
+    has built-in ones): `merge_input_args` makes pydantic classes of the base model and the plugins' argument
+    models, 0.1 to 0.4 s each time. What it builds depends only on those argument models, so one per set of
+    them serves every config: the same classes, built once."""
+    from unittest import mock
+
+    import axolotl.utils.config
+    from axolotl.integrations.base import PluginManager
+
+    build = axolotl.utils.config.merge_input_args
+    built: dict[tuple[str, ...], Any] = {}
+
+    def merge_input_args() -> Any:
+        arguments = tuple(PluginManager.get_instance().get_input_args())
+        if arguments not in built:
+            built[arguments] = build()
+        return built[arguments]
+
+    with mock.patch.object(axolotl.utils.config, "merge_input_args", merge_input_args):
+        yield
 
 
 def part_of(document: CorpusDocument) -> str:
