@@ -12,14 +12,12 @@ from typing import Any
 from mft_recipes.architectures import Architecture
 from mft_recipes.problems import Problem
 from mft_recipes.validation import ValidationContext, Validator
-from mft_recipes_axolotl.core_refusals import CORE_REFUSALS
 from mft_recipes_axolotl.deepspeed import SCHEMA as DEEPSPEED_SCHEMA
 from mft_recipes_axolotl.deepspeed import deepspeed_of, zero_stage
 from mft_recipes_axolotl.generators import ATTENTION_MODULES, DENSE_MLP_MODULES, EXPERT_MODULES
 from mft_recipes_axolotl.integrations import check_plugins
 from mft_recipes_axolotl.paths import beside_config, launch_dir, launch_path, relative_path_hint
-from mft_recipes_axolotl.plugin_refusals import PLUGIN_REFUSALS
-from mft_recipes_axolotl.refusals import refusal_problems
+from mft_recipes_axolotl.refusals import REFUSALS, refusal_problems
 
 KIND = ("axolotl",)
 EXPERT_PARAMETERS = ("gate_up_proj", "down_proj")
@@ -77,8 +75,8 @@ def expert_targets(document: dict[str, Any]) -> list[str]:
 
 
 def check_axolotl_refusals(document: dict[str, Any], context: ValidationContext) -> Iterator[Problem]:
-    """What axolotl's own validate_config would refuse, restated (refusals.py) so no GPU is rented for it."""
-    yield from refusal_problems(document, context, CORE_REFUSALS + PLUGIN_REFUSALS)
+    """What axolotl's own validate_config would refuse, restated (refusals/) so no GPU is rented for it."""
+    yield from refusal_problems(document, context, REFUSALS)
 
 
 def check_moe_experts_trained(document: dict[str, Any], context: ValidationContext) -> Iterator[Problem]:

@@ -9,7 +9,7 @@ the training machine's capabilities; `validate` gets the same as --gpus/--gpu):
   against the directory it is launched from;
 - every axolotl recipe rendered with each variant of the truth tier (tests/truth/cases.py);
 - mutations of both: a change to one document that makes axolotl refuse it, at least one for every refusal
-  the axolotl plugin restates (plugins/mft_recipes_axolotl/core_refusals.py, plugin_refusals.py), plus a
+  the axolotl plugin restates (plugins/mft_recipes_axolotl/refusals/), plus a
   few that axolotl accepts and `validate` refuses on purpose (the intended strictness).
 
 Light on purpose (no axolotl import): the fast tier reads it to check the README's parity table.

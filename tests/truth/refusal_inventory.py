@@ -2,7 +2,7 @@
 
 `raise_sites()` reads the installed axolotl's source (no import): every `raise` in its config models
 (axolotl/utils/schemas/) and in its plugins' argument models (axolotl/integrations/*/args.py). Each must be
-restated by a rule of plugins/mft_recipes_axolotl/core_refusals.py or plugin_refusals.py (same validator,
+restated by a rule of plugins/mft_recipes_axolotl/refusals/ (same validator,
 axolotl's words), or be listed in NOT_RESTATED with the reason fast `validate` cannot judge it from the
 config and the GPUs it is told of.
 
@@ -18,9 +18,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from mft_recipes_axolotl.core_refusals import CORE_REFUSALS
-from mft_recipes_axolotl.plugin_refusals import PLUGIN_REFUSALS
-from mft_recipes_axolotl.refusals import Refusal
+from mft_recipes_axolotl.refusals import REFUSALS, Refusal
 
 TORCH = (
     "axolotl 0.19 requires torch 2.11 to 2.13 (its pyproject.toml), newer than every version this checks for"
@@ -140,11 +138,7 @@ def restated_by(site: RaiseSite) -> list[Refusal]:
         shorter = min(len(said), len(site.opening))
         return shorter >= 8 and said[:shorter] == site.opening[:shorter]
 
-    return [
-        refusal
-        for refusal in CORE_REFUSALS + PLUGIN_REFUSALS
-        if refusal.validator == site.validator and same_words(refusal)
-    ]
+    return [refusal for refusal in REFUSALS if refusal.validator == site.validator and same_words(refusal)]
 
 
 def not_restated(site: RaiseSite) -> list[tuple[str, str]]:

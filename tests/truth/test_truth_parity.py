@@ -16,9 +16,7 @@ from __future__ import annotations
 from importlib.metadata import version
 
 import pytest
-from mft_recipes_axolotl.core_refusals import CORE_REFUSALS
-from mft_recipes_axolotl.plugin_refusals import PLUGIN_REFUSALS
-from mft_recipes_axolotl.refusals import AxolotlConfig
+from mft_recipes_axolotl.refusals import REFUSALS, AxolotlConfig
 
 from mft_recipes.validation import ValidationContext
 from tests.truth import parity
@@ -110,11 +108,8 @@ def test_the_corpus_exercises_the_intended_strictness(verdicts: list[parity.Verd
     assert set(parity.INTENDED_STRICTNESS) <= met
 
 
-RULES = CORE_REFUSALS + PLUGIN_REFUSALS
-
-
 def test_every_restated_refusal_meets_axolotls_own_in_the_corpus(verdicts: list[parity.Verdict]) -> None:
-    """Each rule of core_refusals.py and plugin_refusals.py finds a config of the corpus that axolotl refuses
+    """Each rule of the axolotl plugin's refusals/ finds a config of the corpus that axolotl refuses
     with the rule's own words: the rule's condition and message are axolotl's, not a guess. (The rules
     restate the pinned axolotl; the axolotl_latest session leaves this test out.)"""
     assert is_pinned(), "the rules restate the pinned axolotl's validators; run this with it"
@@ -127,13 +122,13 @@ def test_every_restated_refusal_meets_axolotls_own_in_the_corpus(verdicts: list[
             context = ValidationContext("axolotl", get_registry(), gpus=document.gpus, gpu=document.gpu)
             config = AxolotlConfig(document.data, context)
             said = [error for error in verdict.axolotl if error.from_validator]
-            for index, refusal in enumerate(RULES):
+            for index, refusal in enumerate(REFUSALS):
                 if any(
                     parity.names(problem, error) for problem in refusal.problems(config) for error in said
                 ):
                     exercised.add(index)
     assert [
-        f"{rule.validator}: {rule.says}" for index, rule in enumerate(RULES) if index not in exercised
+        f"{rule.validator}: {rule.says}" for index, rule in enumerate(REFUSALS) if index not in exercised
     ] == []
 
 

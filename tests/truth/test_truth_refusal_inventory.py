@@ -8,8 +8,7 @@ from importlib.metadata import version
 from pathlib import Path
 
 import pytest
-from mft_recipes_axolotl.core_refusals import CORE_REFUSALS
-from mft_recipes_axolotl.plugin_refusals import PLUGIN_REFUSALS
+from mft_recipes_axolotl.refusals import REFUSALS
 
 from tests.truth import refusal_inventory
 from tests.truth.proof_table import pinned
@@ -51,5 +50,5 @@ def test_every_rule_and_every_listed_reason_is_a_raise_site_of_axolotl(
     """No rule restates a refusal axolotl does not make, and the list names none that is gone."""
     rules = {id(refusal) for site in sites for refusal in refusal_inventory.restated_by(site)}
     listed = {key for site in sites for key in refusal_inventory.not_restated(site)}
-    assert [refusal.says for refusal in CORE_REFUSALS + PLUGIN_REFUSALS if id(refusal) not in rules] == []
+    assert [refusal.says for refusal in REFUSALS if id(refusal) not in rules] == []
     assert set(refusal_inventory.NOT_RESTATED) - listed == set()

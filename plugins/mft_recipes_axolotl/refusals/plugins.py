@@ -1,4 +1,4 @@
-"""The refusals of the argument models of axolotl 0.19's plugins (src/axolotl/integrations/*/args.py).
+"""The refusals of the argument models of axolotl 0.19's plugins (axolotl/integrations/*/args.py).
 
 axolotl merges the argument model of every plugin a config lists into its config model before it
 validates (axolotl.integrations.config.merge_input_args), so these apply only when `plugins:` names the
@@ -7,9 +7,10 @@ plugin. Each names the validator that raises it and says what axolotl says.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from mft_recipes_axolotl.refusals import LORA_KERNELS, AxolotlConfig, Refusal
+from mft_recipes_axolotl.refusals.rule import LORA_KERNELS, AxolotlConfig, Refusal, given
 
 CUT_CROSS_ENTROPY = "axolotl.integrations.cut_cross_entropy"
 DIFFUSION = "axolotl.integrations.diffusion"
@@ -79,6 +80,11 @@ def _bad_chunk_size(c: AxolotlConfig) -> bool:
         return True
 
 
+def _outside(key: str, *allowed: str) -> Callable[[AxolotlConfig], bool]:
+    """The condition "`key` is set to none of `allowed`" (compared in lower case, as the plugin does)."""
+    return lambda c: _lowered(c, key) not in (None, *allowed)
+
+
 def _lowered(c: AxolotlConfig, key: str) -> str | None:
     return str(c[key]).lower() if c[key] is not None else None
 
@@ -139,14 +145,14 @@ KERNEL_REFUSALS = (
         "check_dsv4_fp4_grouped_mode",
         ("dsv4_fp4_grouped_mode",),
         "dsv4_fp4_grouped_mode must be 'nvfp4', got {dsv4_fp4_grouped_mode!r}",
-        lambda c: _lowered(c, "dsv4_fp4_grouped_mode") not in (None, "fp8", "nvfp4"),
+        _outside("dsv4_fp4_grouped_mode", "fp8", "nvfp4"),
         plugin=KERNELS,
     ),
     Refusal(
         "check_dsv4_fp8_nonexpert_mode",
         ("dsv4_fp8_nonexpert_mode",),
         "dsv4_fp8_nonexpert_mode must be 'float8tensor' or 'bf16', got {dsv4_fp8_nonexpert_mode!r}",
-        lambda c: _lowered(c, "dsv4_fp8_nonexpert_mode") not in (None, "float8tensor", "bf16"),
+        _outside("dsv4_fp8_nonexpert_mode", "float8tensor", "bf16"),
         plugin=KERNELS,
     ),
     Refusal(
@@ -195,7 +201,7 @@ KERNEL_REFUSALS = (
         "check_moe_grouped_backend",
         ("moe_grouped_backend",),
         "moe_grouped_backend must be one of " + str(list(GROUPED_BACKENDS)) + ", got {moe_grouped_backend!r}",
-        lambda c: _lowered(c, "moe_grouped_backend") not in (None, "dequant", *GROUPED_BACKENDS),
+        _outside("moe_grouped_backend", "dequant", *GROUPED_BACKENDS),
         plugin=KERNELS,
     ),
     Refusal(
@@ -204,7 +210,7 @@ KERNEL_REFUSALS = (
         "nonexpert_quantization must be one of "
         + str(list(NONEXPERT_QUANTIZATIONS))
         + ", got {nonexpert_quantization!r}",
-        lambda c: _lowered(c, "nonexpert_quantization") not in (None, *NONEXPERT_QUANTIZATIONS),
+        _outside("nonexpert_quantization", *NONEXPERT_QUANTIZATIONS),
         plugin=KERNELS,
     ),
     Refusal(
@@ -238,7 +244,7 @@ LIGER_REFUSALS = (
         "check_deprecated_swiglu",
         ("liger_swiglu", "liger_glu_activation"),
         "You cannot have both `liger_swiglu` and `liger_glu_activation` set.",
-        lambda c: c["liger_swiglu"] is not None and c["liger_glu_activation"] is not None,
+        given("liger_swiglu", "liger_glu_activation", any_value=True),
         plugin=LIGER,
     ),
     Refusal(
@@ -294,7 +300,7 @@ OTHER_PLUGIN_REFUSALS = (
         ("chunked_cross_entropy",),
         "Cut Cross Entropy does not support chunked cross entropy. Please set `chunked_cross_entropy` to `False` or "
         "disable Cut Cross Entropy.",
-        lambda c: c["chunked_cross_entropy"],
+        given("chunked_cross_entropy"),
         plugin=CUT_CROSS_ENTROPY,
     ),
     Refusal(
@@ -383,4 +389,4 @@ OTHER_PLUGIN_REFUSALS = (
     ),
 )
 
-PLUGIN_REFUSALS = KERNEL_REFUSALS + LIGER_REFUSALS + OTHER_PLUGIN_REFUSALS
+REFUSALS = KERNEL_REFUSALS + LIGER_REFUSALS + OTHER_PLUGIN_REFUSALS

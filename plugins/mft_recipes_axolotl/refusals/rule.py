@@ -1,13 +1,4 @@
-"""axolotl's own refusals, restated so that fast `validate` finds them without importing axolotl.
-
-axolotl's `validate_config` refuses configs through validators on its pydantic config model
-(src/axolotl/utils/schemas/validation.py, config.py, peft.py, ...) and on the argument model of every
-plugin a config lists (src/axolotl/integrations/*/args.py). Importing axolotl to run them costs ~15 s, so
-a user learns of a refusal only when the rented GPU starts. Each `Refusal` restates one of them: the
-validator's name in axolotl, the keys it is about, when it refuses and what it says, in axolotl's own
-words so that the user recognises the message. The rules live in core_refusals.py and
-plugin_refusals.py; the axolotl tier checks them against the installed axolotl, config by config.
-"""
+"""A refusal of axolotl's (`Refusal`) and a config as axolotl's validators read it (`AxolotlConfig`)."""
 
 from __future__ import annotations
 
@@ -28,6 +19,21 @@ LEGACY_ATTENTION_FLAGS = {
     "sdp_attention": "sdpa",
     "eager_attention": "eager",
 }
+# The attention backends axolotl knows (enums.CANONICAL_ATTN_IMPLS).
+ATTENTION_BACKENDS = frozenset(
+    {
+        "eager",
+        "sdpa",
+        "flash_attention_2",
+        "flash_attention_3",
+        "flash_attention_4",
+        "flash_attention_torch",
+        "flex_attention",
+        "xformers",
+        "sage",
+        "fp8",
+    }
+)
 LORA_KERNELS = ("lora_mlp_kernel", "lora_qkv_kernel", "lora_o_kernel")
 REFUSED = "axolotl refuses this: "  # how a restated refusal's message starts
 
@@ -104,6 +110,32 @@ class AxolotlConfig:
         return next(flags, "flash_attention_2" if self["gemma4_hybrid_attn_impl"] else None)
 
     @property
+    def lora(self) -> bool:
+        """Whether the adapter is LoRA (`lora` or `qlora`)."""
+        return self["adapter"] in ("lora", "qlora")
+
+    @property
+    def quantized(self) -> bool:
+        """Whether bitsandbytes loads the base in 8 or 4 bits."""
+        return bool(self["load_in_8bit"] or self["load_in_4bit"])
+
+    @property
+    def use_reentrant(self) -> Any:
+        return self.section("gradient_checkpointing_kwargs").get("use_reentrant")
+
+    @property
+    def attention_backend(self) -> Any:
+        """The backend of attn_implementation without a hub kernel's `@revision` or `:kernel_name`
+        (enums.attn_impl_base)."""
+        backend = self.attn_implementation
+        return backend.split(":", 1)[0].split("@", 1)[0].strip() if isinstance(backend, str) else backend
+
+    def capability_at_least(self, major: int) -> bool | None:
+        """Whether the GPU's compute capability is `sm_<major>0` or newer; None when unknown."""
+        cc = self.compute_capability
+        return None if cc is None else int(cc.removeprefix("sm_")) >= major * 10
+
+    @property
     def lora_kernels(self) -> list[str]:
         """The fused LoRA kernels the config turns on itself (axolotl turns them on by default only
         where none of the kernel refusals applies: check_auto_enable_lora_kernels)."""
@@ -160,6 +192,14 @@ class Refusal:
 
         paths = [tuple(key.split(".")) for key in self.keys]
         return next((path for path in paths if sets(path)), paths[0])
+
+
+def given(*keys: str, any_value: bool = False) -> Callable[[AxolotlConfig], bool]:
+    """The condition of the many refusals of one key or a combination: the config sets every one of `keys`
+    to a true value (as axolotl's `data.get(key)` tests it), or with `any_value` to anything but null."""
+    if any_value:
+        return lambda config: all(config[key] is not None for key in keys)
+    return lambda config: all(config[key] for key in keys)
 
 
 class _Fields(dict[str, Any]):

@@ -1,70 +1,29 @@
-"""The refusals of axolotl 0.19's own config model (src/axolotl/utils/schemas/), one `Refusal` each.
-
-Grouped as axolotl groups them: the mixins of validation.py, then config.py (AxolotlInputConfig and
-AxolotlConfigWCapabilities), peft.py, datasets.py and the other models. Each names the validator that
-raises it and says what axolotl says. Where a refusal depends on the training machine it reads the GPUs
-from `validate --gpus`/`--gpu` (`c.gpus`, `c.compute_capability`) and stays quiet when they are unknown.
-Refusals that depend only on the software installed next to axolotl are left out; the axolotl tier lists
-them with the reason (tests/truth/refusal_inventory.py).
+"""The refusals of axolotl 0.19's validation.py (axolotl/utils/schemas/validation.py), one `Refusal` each,
+grouped by its mixins in its order: datasets, attention, training, LoRA, RL, optimization, system, chat
+template, pretraining, model compatibility, the "complex" ones, EBFT.
 """
 
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Callable
 from typing import Any
 
-from mft_recipes_axolotl.refusals import LEGACY_ATTENTION_FLAGS, AxolotlConfig, Refusal
+from mft_recipes_axolotl.refusals.rule import ATTENTION_BACKENDS, AxolotlConfig, Refusal, given
 
-# The attention backends axolotl knows (enums.CANONICAL_ATTN_IMPLS), those that pack samples by
-# position_ids (ATTN_IMPLS_SUPPORTING_PACKING), and the short names it refuses (SHORT_FORM_ALIAS_TO_CANONICAL).
-ATTENTION_BACKENDS = frozenset(
-    {
-        "eager",
-        "sdpa",
-        "flash_attention_2",
-        "flash_attention_3",
-        "flash_attention_4",
-        "flash_attention_torch",
-        "flex_attention",
-        "xformers",
-        "sage",
-        "fp8",
-    }
-)
-PACKING_BACKENDS = frozenset(
-    {
-        "flash_attention_2",
-        "flash_attention_3",
-        "flash_attention_4",
-        "flash_attention_torch",
-        "flex_attention",
-        "xformers",
-        "sage",
-        "kernels-community/flash-attn2",
-        "kernels-community/flash-attn3",
-        "kernels-community/sage-attention",
-    }
-)
-ATTENTION_ALIASES = {"flash": "flash_attention_2", "flex": "flex_attention", "sdp": "sdpa"}
-# enums.INDUCTOR_COMPILE_OPTIONS_ALLOWLIST
-INDUCTOR_OPTIONS = frozenset(
-    {
-        "coordinate_descent_tuning",
-        "coordinate_descent_check_all_directions",
-        "shape_padding",
-        "epilogue_fusion",
-        "max_autotune_gemm",
-        "fx_graph_cache",
-        "assume_aligned_inputs",
-        "comprehensive_padding",
-        "decompose_mem_bound_mm",
-        "triton.cudagraphs",
-    }
-)
+# enums.ATTN_IMPLS_SUPPORTING_PACKING: the backends that pack samples by position_ids, every one axolotl knows
+# but eager, sdpa and fp8, and three hub kernels.
+PACKING_BACKENDS = ATTENTION_BACKENDS - {"eager", "sdpa", "fp8"} | {
+    "kernels-community/flash-attn2",
+    "kernels-community/flash-attn3",
+    "kernels-community/sage-attention",
+}
+
+
 # validation.SUPPORTED_METRICS, printed as axolotl prints the set (its iteration order).
 CAUSAL_LM_METRICS = ("sacrebleu", "comet", "ter", "chrf", "perplexity")
+
+
 UNSLOTH_KEYS = (
     "unsloth_cross_entropy_loss",
     "unsloth_lora_mlp",
@@ -73,12 +32,16 @@ UNSLOTH_KEYS = (
     "unsloth_rms_norm",
     "unsloth_rope",
 )
+
+
 CROSS_ENTROPY_PATCHES = (
     "cut_cross_entropy",
     "chunked_cross_entropy",
     "liger_cross_entropy",
     "liger_fused_linear_cross_entropy",
 )
+
+
 # What check_mistral_common_incompatible_options refuses with the mistral-common tokenizer, and its words.
 MISTRAL_COMMON_REFUSES = {
     "added_tokens_overrides": "added_tokens_overrides is not supported with mistral-common tokenizer",
@@ -87,45 +50,9 @@ MISTRAL_COMMON_REFUSES = {
     "chat_template": "Setting chat_template is not supported with mistral-common tokenizer",
     "processor_kwargs": "processor_kwargs is not supported with mistral-common tokenizer",
 }
-# The keys deprecated.py's validate_<key> refuses (DeprecationWarning), its words, and whether any value
-# (even false) is refused or only a true one.
-REMOVED_KEYS = {
-    "max_packed_sequence_len": ("`max_packed_sequence_len` is no longer supported", False),
-    "rope_scaling": (
-        "`rope_scaling` is no longer supported, it should now be be a key under `model_config`",
-        False,
-    ),
-    "dpo_use_logits_to_keep": (
-        "`dpo_use_logits_to_keep` is no longer supported, it has been removed in TRL >= 0.29.0",
-        True,
-    ),
-    "dpo_generate_during_eval": (
-        "`dpo_generate_during_eval` is no longer supported, it has been removed in TRL >= 0.29.0",
-        True,
-    ),
-    "dpo_norm_loss": (
-        "`dpo_norm_loss` is no longer supported, due to breaking changes in TRL >= 0.29.0",
-        True,
-    ),
-    "rpo_alpha": (
-        "`rpo_alpha` has been deprecated in TRL >= 0.29.0, and now requires passing multiple loss types, which is "
-        "not yet supported by Axolotl.",
-        True,
-    ),
-    "s2_attention": ("`s2_attention` (shifted-sparse attention) is no longer supported.", False),
-    "flash_attn_rms_norm": ("`flash_attn_rms_norm` is no longer supported.", False),
-}
-TORCHAO_DTYPES = ("int4", "int8", "float8_e4m3fn", "nvfp4", "mxfp4", "ternary")
-TORCHAO_DTYPE_ALIASES = ("fp8", "float8")
+
+
 MATMUL_OPS = ("aten::mm", "aten::addmm", "aten::matmul", "aten::bmm")
-SAGE_COMPUTE_CAPABILITIES = ("sm_80", "sm_86", "sm_89", "sm_90", "sm_120")
-# The trainers whose datasets are not SFT datasets (utils/config validate_config picks the model).
-PREFERENCE_TRAINERS = ("dpo", "ipo", "simpo", "kto")
-
-
-def _given(key: str, *, any_value: bool = False) -> Callable[[AxolotlConfig], Any]:
-    """The condition "the config sets `key`": to a true value, or with `any_value` to anything but null."""
-    return (lambda c: c[key] is not None) if any_value else (lambda c: c[key])
 
 
 def _with_mistral_common(key: str) -> Callable[[AxolotlConfig], Any]:
@@ -133,31 +60,13 @@ def _with_mistral_common(key: str) -> Callable[[AxolotlConfig], Any]:
     return lambda c: c["tokenizer_use_mistral_common"] and c[key]
 
 
-def _lora(c: AxolotlConfig) -> bool:
-    return c["adapter"] in ("lora", "qlora")
-
-
-def _bits(c: AxolotlConfig) -> bool:
-    return bool(c["load_in_8bit"] or c["load_in_4bit"])
-
-
 def _not_fsdp2(c: AxolotlConfig) -> bool:
     """FSDP in use, but not version 2 (OptimizationValidationMixin._resolve_fsdp_version)."""
     return c.uses_fsdp and str(c.fsdp_version) != "2"
 
 
-def _reentrant(c: AxolotlConfig) -> Any:
-    return c.section("gradient_checkpointing_kwargs").get("use_reentrant")
-
-
 def _number(value: Any) -> float | None:
     return value if isinstance(value, int | float) and not isinstance(value, bool) else None
-
-
-def _cc_at_least(c: AxolotlConfig, major: int) -> bool | None:
-    """Whether the GPU's compute capability is `sm_<major>0` or newer; None when unknown."""
-    cc = c.compute_capability
-    return None if cc is None else int(cc.removeprefix("sm_")) >= major * 10
 
 
 def _eval_strategy(c: AxolotlConfig) -> Any:
@@ -244,42 +153,6 @@ def _unsloth(c: AxolotlConfig) -> dict[str, Any] | None:
     return {"names": "`, `".join(found), "have": "has" if len(found) == 1 else "have"}
 
 
-def _legacy_attention_flags(c: AxolotlConfig) -> dict[str, Any] | None:
-    flags = sorted(flag for flag in LEGACY_ATTENTION_FLAGS if c[flag])
-    if c["attn_implementation"] and flags:
-        return {"given": repr(c["attn_implementation"]), "flags": ", ".join(flags)}
-    return None
-
-
-def _unknown_attention(c: AxolotlConfig) -> dict[str, Any] | None:
-    value = c["attn_implementation"]
-    if (
-        not isinstance(value, str)
-        or value in ATTENTION_BACKENDS
-        or "/" in value
-        or value in ATTENTION_ALIASES
-    ):
-        return None
-    return {"given": repr(value), "known": sorted(ATTENTION_BACKENDS)}
-
-
-def _inductor_options(c: AxolotlConfig) -> dict[str, Any] | None:
-    options = c["torch_compile_options"]
-    bad = sorted(set(options) - INDUCTOR_OPTIONS) if isinstance(options, dict) else []
-    return {"bad": bad, "allowed": sorted(INDUCTOR_OPTIONS)} if bad else None
-
-
-def _invalid_regexes(c: AxolotlConfig) -> dict[str, Any] | None:
-    targets = c["lora_target_modules"]
-    invalid = []
-    for pattern in targets if isinstance(targets, list) else []:
-        try:
-            re.compile(pattern) if isinstance(pattern, str) else None
-        except re.error:
-            invalid.append(pattern)
-    return {"invalid": invalid} if invalid else None
-
-
 def _selective_checkpointing(c: AxolotlConfig) -> dict[str, Any] | None:
     """check_selective_checkpointing's settings when it is on (`true` means the defaults)."""
     value = c["selective_checkpointing"]
@@ -290,7 +163,7 @@ def _selective_checkpointing(c: AxolotlConfig) -> dict[str, Any] | None:
 
 def _matmul_saves(c: AxolotlConfig) -> dict[str, Any] | None:
     settings = _selective_checkpointing(c)
-    if not settings or not c["adapter"] or not c["gradient_checkpointing"] or _reentrant(c):
+    if not settings or not c["adapter"] or not c["gradient_checkpointing"] or c.use_reentrant:
         return None
     if c["activation_offloading"] and c["activation_offloading"] != "hidden_states":
         return None
@@ -323,53 +196,9 @@ def _dpo_only(c: AxolotlConfig) -> dict[str, Any] | None:
     return {"rl": repr(c["rl"]), "types": repr(types), "weights": repr(weights)}
 
 
-def _ao_dtype(section: str) -> Any:
-    """validate_ao_dtype on the dtypes of the `qat` or `quantization` section."""
-
-    def invalid(c: AxolotlConfig) -> dict[str, Any] | None:
-        known = TORCHAO_DTYPES + TORCHAO_DTYPE_ALIASES
-        for key in ("weight_dtype", "activation_dtype"):
-            value = c.section(section).get(key)
-            if value is not None and value not in known:
-                return {"value": value, "known": [*TORCHAO_DTYPES, *TORCHAO_DTYPE_ALIASES]}
-        return None
-
-    return invalid
-
-
-def _sft_dataset(entry: AxolotlConfig) -> bool:
-    """Whether validate_config reads a dataset entry as an SFT dataset (not a preference or synthetic one)."""
-    return (
-        entry.parent is not None
-        and entry.parent["rl"] not in PREFERENCE_TRAINERS
-        and entry["type"] != "_synthetic"
-    )
-
-
-def _conflicting_mapping(field: str, name: str) -> Any:
-    """handle_legacy_message_fields_logic: message_field_<name> against message_property_mappings."""
-
-    def conflict(entry: AxolotlConfig) -> dict[str, Any] | None:
-        mappings = entry.section("message_property_mappings")
-        if not _sft_dataset(entry) or field not in entry.document or name not in mappings:
-            return None
-        if mappings[name] == entry[field]:
-            return None
-        return {"legacy": entry[field], "mapped": mappings[name]}
-
-    return conflict
-
-
-def _backend(attn_implementation: Any) -> Any:
-    """enums.attn_impl_base: the backend without a hub kernel's `@revision` or `:kernel_name`."""
-    if not isinstance(attn_implementation, str):
-        return attn_implementation
-    return attn_implementation.split(":", 1)[0].split("@", 1)[0].strip()
-
-
 def _relora_adapter(c: AxolotlConfig) -> bool:
     """Whether the adapter supports ReLoRA: lora, qlora, or a plugin's that says so (MoRA's `mora`)."""
-    return _lora(c) or (c["adapter"] == "mora" and c.lists("axolotl.integrations.mora"))
+    return c.lora or (c["adapter"] == "mora" and c.lists("axolotl.integrations.mora"))
 
 
 def _sharegpt(entry: AxolotlConfig) -> bool:
@@ -407,7 +236,7 @@ DATASETS = (
         "check_val_w_test_datasets",
         ("val_set_size", "test_datasets"),
         "non-zero val_set_size should not be used with test_datasets configuration",
-        lambda c: c["test_datasets"] and c["val_set_size"],
+        given("test_datasets", "val_set_size"),
     ),
     Refusal(
         "check_eval_packing",
@@ -418,6 +247,7 @@ DATASETS = (
     ),
 )
 
+
 ATTENTION = (
     Refusal(
         "check_scaling_softmax_requires_flex",
@@ -426,6 +256,7 @@ ATTENTION = (
         lambda c: c["scaling_softmax"] and c.attn_implementation != "flex_attention",
     ),
 )
+
 
 TRAINING = (
     Refusal(
@@ -438,13 +269,13 @@ TRAINING = (
         "check_gas_bsz",
         ("batch_size", "gradient_accumulation_steps"),
         "please set only one of gradient_accumulation_steps or batch_size",
-        lambda c: c["gradient_accumulation_steps"] and c["batch_size"],
+        given("gradient_accumulation_steps", "batch_size"),
     ),
     Refusal(
         "check_warmup",
         ("warmup_ratio", "warmup_steps"),
         "warmup_steps and warmup_ratio are mutually exclusive",
-        lambda c: c["warmup_steps"] and c["warmup_ratio"],
+        given("warmup_steps", "warmup_ratio"),
     ),
     Refusal(
         "check_saves",
@@ -456,7 +287,7 @@ TRAINING = (
         "check_saves",
         ("saves_per_epoch", "save_steps"),
         "save_steps and saves_per_epoch are mutually exclusive and cannot be used together.",
-        lambda c: c["saves_per_epoch"] and c["save_steps"],
+        given("saves_per_epoch", "save_steps"),
     ),
     Refusal(
         "check_evals",
@@ -480,7 +311,7 @@ TRAINING = (
         "check_evals",
         ("evals_per_epoch", "eval_steps"),
         "eval_steps and evals_per_epoch are mutually exclusive and cannot be used together.",
-        lambda c: c["evals_per_epoch"] and c["eval_steps"],
+        given("evals_per_epoch", "eval_steps"),
     ),
     Refusal(
         "check_evals",
@@ -499,14 +330,14 @@ TRAINING = (
         ("noisy_embedding_alpha", "neftune_noise_alpha"),
         "noisy_embedding_alpha is deprecated, use neftune_noise_alpha; both are set, please remove the "
         "deprecated noisy_embedding_alpha setting",
-        lambda c: c["noisy_embedding_alpha"] and c["neftune_noise_alpha"],
+        given("noisy_embedding_alpha", "neftune_noise_alpha"),
     ),
     Refusal(
         "check_multipack_buffer_size",
         ("pretrain_multipack_buffer_size", "streaming_multipack_buffer_size"),
         "pretrain_multipack_buffer_size is deprecated, use streaming_multipack_buffer_size; both are set, "
         "please remove the deprecated pretrain_multipack_buffer_size setting",
-        lambda c: c["pretrain_multipack_buffer_size"] and c["streaming_multipack_buffer_size"],
+        given("pretrain_multipack_buffer_size", "streaming_multipack_buffer_size"),
     ),
     Refusal(
         "check_fp8_config",
@@ -535,7 +366,7 @@ TRAINING = (
         "check_use_reentrant_mismatch",
         ("gradient_checkpointing_kwargs", "unfrozen_parameters"),
         "`use_reentrant` must be false when used with partially frozen model.",
-        lambda c: c["unfrozen_parameters"] and _reentrant(c) is True,
+        lambda c: c["unfrozen_parameters"] and c.use_reentrant is True,
     ),
     Refusal(
         "check_causal_lm_evals",
@@ -571,22 +402,23 @@ TRAINING = (
         "pretrain_with_tps",
         ("include_tokens_per_second", "pretraining_dataset"),
         "pretraining_dataset and include_tokens_per_second cannot be used together.",
-        lambda c: c["pretraining_dataset"] and c["include_tokens_per_second"],
+        given("pretraining_dataset", "include_tokens_per_second"),
     ),
 )
+
 
 LORA = (
     Refusal(
         "check_lr_groups",
         ("lr_groups", "loraplus_lr_ratio"),
         "lr_groups and loraplus_lr_ratio cannot be used together.",
-        lambda c: c["lr_groups"] and c["loraplus_lr_ratio"],
+        given("lr_groups", "loraplus_lr_ratio"),
     ),
     Refusal(
         "check_frozen",
         ("unfrozen_parameters", "peft_layers_to_transform"),
         "`unfrozen_parameters` used with `peft_layers_to_transform` can have unexpected behavior.",
-        lambda c: c["adapter"] and c["peft_layers_to_transform"] and c["unfrozen_parameters"],
+        given("adapter", "peft_layers_to_transform", "unfrozen_parameters"),
     ),
     Refusal(
         "check_peft_layers_pattern",
@@ -598,13 +430,13 @@ LORA = (
         "check_fused_lora",
         ("flash_attn_fuse_mlp", "adapter"),
         "Fused modules are not supported with LoRA/QLoRA",
-        lambda c: _lora(c) and c["flash_attn_fuse_mlp"],
+        lambda c: c.lora and c["flash_attn_fuse_mlp"],
     ),
     Refusal(
         "check_onebitllms_lora",
         ("use_onebitllms", "adapter"),
         "LoRA/QLoRA is not supported with use_onebitllms",
-        lambda c: c["use_onebitllms"] and _lora(c),
+        lambda c: c["use_onebitllms"] and c.lora,
     ),
     Refusal(
         "check_lora_kernels_8bit",
@@ -621,12 +453,13 @@ LORA = (
     ),
 )
 
+
 RL = (
     Refusal(
         "check_sample_packing_w_rl",
         ("sample_packing", "rl"),
         "`sample_packing: true` does not work with RLHF training",
-        lambda c: c["sample_packing"] and c["rl"],
+        given("sample_packing", "rl"),
     ),
     Refusal(
         "check_kto_config",
@@ -658,7 +491,7 @@ RL = (
         lambda c: (
             c["rl"]
             and c["gradient_checkpointing"]
-            and _reentrant(c)
+            and c.use_reentrant
             and c["load_in_4bit"]
             and c["adapter"] == "qlora"
             and (c.gpus or 1) > 1
@@ -724,6 +557,7 @@ RL = (
     ),
 )
 
+
 OPTIMIZATION = (
     Refusal(
         "check_muon_deepspeed_fsdp",
@@ -741,7 +575,7 @@ OPTIMIZATION = (
         "check_polora",
         ("optimizer", "adapter"),
         "polora only updates LoRA (A, B) factors and requires adapter: lora or qlora.",
-        lambda c: c["optimizer"] == "polora" and not _lora(c),
+        lambda c: c["optimizer"] == "polora" and not c.lora,
     ),
     Refusal(
         "check_polora",
@@ -825,7 +659,7 @@ OPTIMIZATION = (
         lambda c: (
             c["batch_flattening"]
             and c["batch_flattening"] != "auto"
-            and _backend(c.attn_implementation) not in PACKING_BACKENDS
+            and c.attention_backend not in PACKING_BACKENDS
         ),
     ),
     Refusal(
@@ -862,7 +696,7 @@ OPTIMIZATION = (
         ("load_in_4bit", "load_in_8bit", "rl"),
         "FSDP2 does not support load_in_8bit or load_in_4bit with {rl}. Please use DeepSpeed or set "
         "`fsdp_version` to 1.",
-        lambda c: c.fsdp_version == 2 and c["rl"] in ("dpo", "kto", "orpo", "ipo") and _bits(c),
+        lambda c: c.fsdp_version == 2 and c["rl"] in ("dpo", "kto", "orpo", "ipo") and c.quantized,
     ),
     Refusal(
         "check_fsdp_offload_w_8bit_optimizer",
@@ -906,26 +740,28 @@ OPTIMIZATION = (
     ),
 )
 
+
 SYSTEM = (
     Refusal(
         "check_mem_mismatch",
         ("gpu_memory_limit", "max_memory"),
         "max_memory and gpu_memory_limit are mutually exclusive and cannot be used together.",
-        lambda c: c["max_memory"] is not None and c["gpu_memory_limit"] is not None,
+        given("max_memory", "gpu_memory_limit", any_value=True),
     ),
     Refusal(
         "check_fsdp_deepspeed",
         ("fsdp", "deepspeed"),
         "deepspeed and fsdp cannot be used together.",
-        lambda c: c["deepspeed"] and c["fsdp"],
+        given("deepspeed", "fsdp"),
     ),
     Refusal(
         "check_model_quantization_config_vs_bnb",
         ("model_quantization_config", "load_in_4bit", "load_in_8bit"),
         "model_quantization_config and load_in_8bit or load_in_4bit cannot be used together.",
-        lambda c: c["model_quantization_config"] and _bits(c),
+        lambda c: c["model_quantization_config"] and c.quantized,
     ),
 )
+
 
 CHAT_TEMPLATE = (
     Refusal(
@@ -936,6 +772,7 @@ CHAT_TEMPLATE = (
         lambda c: c["chat_template"] == "jinja" and not c["chat_template_jinja"],
     ),
 )
+
 
 PRETRAINING = (
     Refusal(
@@ -950,14 +787,14 @@ PRETRAINING = (
         ("val_set_size", "pretraining_dataset"),
         "val_set_size is not supported with pretraining_dataset. Use test_datasets to specify evaluation datasets "
         "for pretraining.",
-        lambda c: c["pretraining_dataset"] and c["val_set_size"],
+        given("pretraining_dataset", "val_set_size"),
     ),
     Refusal(
         "check_streaming_w_val_set_size",
         ("val_set_size", "streaming"),
         "val_set_size is not supported with streaming datasets. Use test_datasets to specify evaluation datasets "
         "when streaming is enabled.",
-        lambda c: c["streaming"] and c["val_set_size"],
+        given("streaming", "val_set_size"),
     ),
     Refusal(
         "check_streaming_w_max_steps",
@@ -978,6 +815,7 @@ PRETRAINING = (
         ),
     ),
 )
+
 
 MODEL_COMPATIBILITY = (
     Refusal(
@@ -1009,7 +847,7 @@ MODEL_COMPATIBILITY = (
         ("gradient_checkpointing_kwargs", "selective_checkpointing"),
         "selective_checkpointing requires non-reentrant checkpointing "
         "(gradient_checkpointing_kwargs.use_reentrant: false)",
-        lambda c: _selective_checkpointing(c) and c["gradient_checkpointing"] and _reentrant(c),
+        lambda c: _selective_checkpointing(c) and c["gradient_checkpointing"] and c.use_reentrant,
     ),
     Refusal(
         "check_selective_checkpointing",
@@ -1019,7 +857,7 @@ MODEL_COMPATIBILITY = (
         lambda c: (
             _selective_checkpointing(c)
             and c["gradient_checkpointing"]
-            and not _reentrant(c)
+            and not c.use_reentrant
             and c["activation_offloading"]
             and c["activation_offloading"] != "hidden_states"
         ),
@@ -1038,7 +876,7 @@ MODEL_COMPATIBILITY = (
         "activation_offloading: hidden_states with reentrant checkpointing is incompatible with "
         "`unfrozen_parameters` (partially frozen model).",
         lambda c: (
-            c["activation_offloading"] == "hidden_states" and _reentrant(c) and c["unfrozen_parameters"]
+            c["activation_offloading"] == "hidden_states" and c.use_reentrant and c["unfrozen_parameters"]
         ),
     ),
     Refusal(
@@ -1053,7 +891,7 @@ MODEL_COMPATIBILITY = (
         ("revision_of_model", "gptq"),
         "revision_of_model is not supported for GPTQ models. Please download the model from HuggingFace Hub "
         "manually for correct branch, point to its path, and remove revision_of_model from the config.",
-        lambda c: c["gptq"] and c["revision_of_model"],
+        given("gptq", "revision_of_model"),
     ),
     Refusal(
         "check_gpt_oss_fsdp_loading",
@@ -1064,6 +902,7 @@ MODEL_COMPATIBILITY = (
         ),
     ),
 )
+
 
 COMPLEX = (
     Refusal(
@@ -1144,7 +983,7 @@ COMPLEX = (
         ("context_parallel_size", "attn_implementation"),
         "context_parallel_size > 1 requires attn_implementation: flash_attention_2. Ring attention only supports "
         "the flash attention 2 backend.",
-        lambda c: _context_parallel(c) > 1 and _backend(c.attn_implementation) != "flash_attention_2",
+        lambda c: _context_parallel(c) > 1 and c.attention_backend != "flash_attention_2",
     ),
     Refusal(
         "check_context_parallel_size",
@@ -1152,12 +991,13 @@ COMPLEX = (
         "micro_batch_size must be set to 1 when sample_packing is enabled due to a `ring-flash-attn` requirement",
         lambda c: (
             _context_parallel(c) > 1
-            and _backend(c.attn_implementation) == "flash_attention_2"
+            and c.attention_backend == "flash_attention_2"
             and c["sample_packing"]
             and (c["micro_batch_size"] or 1) > 1
         ),
     ),
 )
+
 
 EBFT = (
     Refusal(
@@ -1196,414 +1036,7 @@ EBFT = (
     ),
 )
 
-INPUT_CONFIG = (
-    Refusal(
-        "normalize_attn_implementation",
-        ("attn_implementation", "gemma4_hybrid_attn_impl"),
-        "gemma4_hybrid_attn_impl requires attn_implementation=flash_attention_2 (sliding-window layers run under "
-        "FA2); got {given}.",
-        lambda c: (
-            c["gemma4_hybrid_attn_impl"]
-            and c["attn_implementation"]
-            and c["attn_implementation"] != "flash_attention_2"
-            and {"given": repr(c["attn_implementation"])}
-        ),
-    ),
-    Refusal(
-        "normalize_attn_implementation",
-        ("attn_implementation", *LEGACY_ATTENTION_FLAGS),
-        "attn_implementation={given} cannot be combined with legacy attention flags ({flags}). The legacy flags "
-        "are deprecated — set only `attn_implementation`.",
-        _legacy_attention_flags,
-    ),
-    Refusal(
-        "validate_large_head_attention",
-        ("large_head_attention",),
-        "large_head_attention must be one of ['auto', 'sdpa', 'triton_flash'], got {given}",
-        lambda c: (
-            c["large_head_attention"] is not None
-            and str(c["large_head_attention"]).lower() not in ("auto", "sdpa", "triton_flash")
-            and {"given": repr(c["large_head_attention"])}
-        ),
-    ),
-    Refusal(
-        "validate_attn_implementation",
-        ("attn_implementation",),
-        "attn_implementation must be a string, got {type}",
-        lambda c: (
-            c["attn_implementation"] is not None
-            and not isinstance(c["attn_implementation"], str)
-            and {"type": type(c["attn_implementation"]).__name__}
-        ),
-    ),
-    Refusal(
-        "validate_attn_implementation",
-        ("attn_implementation",),
-        "attn_implementation={given} is not accepted. Use the canonical name {canonical} instead.",
-        lambda c: (
-            c["attn_implementation"] in ATTENTION_ALIASES
-            and {
-                "given": repr(c["attn_implementation"]),
-                "canonical": repr(ATTENTION_ALIASES[c["attn_implementation"]]),
-            }
-        ),
-    ),
-    Refusal(
-        "validate_attn_implementation",
-        ("attn_implementation",),
-        "attn_implementation={given} is not a recognized backend. Expected one of: {known}, or a hub-kernel path "
-        "containing '/'.",
-        _unknown_attention,
-    ),
-    Refusal(
-        "validate_torch_compile_options",
-        ("torch_compile_options",),
-        "torch_compile_options contains disallowed inductor flags: {bad}. Allowed: {allowed}.",
-        _inductor_options,
-    ),
-    Refusal(
-        "check_torch_compile_options_requires_compile",
-        ("torch_compile_options", "torch_compile"),
-        "torch_compile_options is set but torch_compile is not enabled. Set torch_compile: true (or "
-        "torch_compile: auto) to use these flags.",
-        lambda c: c["torch_compile_options"] is not None and not c["torch_compile"],
-    ),
-    Refusal(
-        "check_fp32_norms",
-        ("fp32_norms", "fsdp_config"),
-        "fp32_norms requires FSDP to be enabled (fsdp_config block must be set).",
-        lambda c: c["fp32_norms"] and c["fsdp_config"] is None,
-    ),
-    Refusal(
-        "check_fp32_norms",
-        ("fp32_norms", "fsdp_version"),
-        "fp32_norms requires fsdp_version: 2. FSDP1's flat-param dtype uniformity constraint is incompatible with "
-        "keeping norms in fp32 while decoder layers run in bf16.",
-        lambda c: c["fp32_norms"] and c["fsdp_config"] is not None and str(c.fsdp_version) != "2",
-    ),
-    Refusal(
-        "check_flash_attention_torch_preflight",
-        ("attn_implementation",),
-        # The transformers axolotl 0.19 pins (5.16.1) does not register the backend.
-        "attn_implementation=flash_attention_torch requires a transformers release that registers torch's varlen "
-        "attention backend (https://github.com/huggingface/transformers/pull/45153).",
-        lambda c: c["attn_implementation"] == "flash_attention_torch",
-    ),
-    Refusal(
-        "check_ple_cpu_offload",
-        ("ple_cpu_offload", "fsdp_config", "fsdp"),
-        "ple_cpu_offload is not compatible with FSDP",
-        lambda c: c["ple_cpu_offload"] and (c["fsdp_config"] is not None or c["fsdp"] is not None),
-    ),
-    Refusal(
-        "check_ple_cpu_offload",
-        ("ple_cpu_offload", "deepspeed"),
-        "ple_cpu_offload is not compatible with DeepSpeed",
-        lambda c: c["ple_cpu_offload"] and c["fsdp_config"] is None and c["fsdp"] is None and c["deepspeed"],
-    ),
-    Refusal(
-        "check_ple_cpu_offload",
-        ("ple_cpu_offload", "adapter"),
-        "ple_cpu_offload requires qlora with load_in_4bit or lora with load_in_8bit",
-        lambda c: (
-            c["ple_cpu_offload"]
-            and c["fsdp_config"] is None
-            and c["fsdp"] is None
-            and not c["deepspeed"]
-            and not (
-                (c["adapter"] == "qlora" and c["load_in_4bit"])
-                or (c["adapter"] == "lora" and c["load_in_8bit"])
-            )
-        ),
-    ),
-    Refusal(
-        "check_save_strategy_best_requires_metric",
-        ("save_strategy", "metric_for_best_model"),
-        "save_strategy: 'best' requires metric_for_best_model to be set. Please specify the metric to use, e.g. "
-        "metric_for_best_model: eval_loss",
-        lambda c: c["save_strategy"] == "best" and not c["metric_for_best_model"],
-    ),
-    Refusal(
-        "check_lora_target_modules_regex",
-        ("lora_target_modules",),
-        "lora_target_modules contains invalid regex pattern(s): {invalid}. Please provide valid Python regex "
-        "patterns or plain module name strings.",
-        _invalid_regexes,
-    ),
-)
-
-# AxolotlConfigWCapabilities: the validators that also read the training machine's capabilities.
-CAPABILITIES = (
-    Refusal(
-        "check_fp8",
-        ("fp8",),
-        "fp8 requested, but fp8 is not supported on this GPU",
-        # axolotl's compute_supports_fp8: compute capability 9.0 or newer.
-        lambda c: c["fp8"] and _cc_at_least(c, 9) is False,
-    ),
-    Refusal(
-        "check_compute_capability_w_sageattn",
-        ("attn_implementation",),
-        "SageAttention supports compute capability between sm_80 and sm_120. Please use a different attention "
-        "implementation.",
-        lambda c: (
-            c.attn_implementation == "sage"
-            and c.compute_capability is not None
-            and c.compute_capability not in SAGE_COMPUTE_CAPABILITIES
-        ),
-    ),
-    Refusal(
-        "check_fp8_attention_preflight",
-        ("attn_implementation",),
-        "attn_implementation=fp8 requires compute capability sm_90 or higher (Hopper+). Detected {cc}.",
-        lambda c: (
-            c.attn_implementation == "fp8"
-            and _cc_at_least(c, 9) is False
-            and {"cc": repr(c.compute_capability)}
-        ),
-    ),
-    Refusal(
-        "check_multigpu_lora_kernels",
-        ("lora_mlp_kernel", "lora_qkv_kernel", "lora_o_kernel", "fsdp_version"),
-        "lora_mlp_kernel, lora_qkv_kernel, and lora_o_kernel are not compatible with FSDP1.",
-        # Read before check_fsdp_version_in_fsdp_config sets the top-level fsdp_version.
-        lambda c: (
-            (c.lora_kernels or c["lora_embedding_kernel"])
-            and (c.gpus or 0) > 1
-            and c["fsdp_config"] is not None
-            and str(c["fsdp_version"]) != "2"
-        ),
-    ),
-    Refusal(
-        "check_quantize_moe_experts",
-        ("lora_target_linear", "quantize_moe_experts"),
-        "lora_target_linear is not compatible with quantize_moe_experts. Use lora_target_parameters to target "
-        "expert weights instead.",
-        lambda c: c["quantize_moe_experts"] and c["lora_target_linear"],
-    ),
-    Refusal(
-        "check_quantize_moe_experts",
-        ("quantize_moe_experts", "adapter"),
-        "quantize_moe_experts requires adapter: lora or qlora",
-        lambda c: c["quantize_moe_experts"] and not c["lora_target_linear"] and not _lora(c),
-    ),
-    Refusal(
-        "check_quantize_moe_experts",
-        ("quantize_moe_experts", "load_in_4bit"),
-        "quantize_moe_experts requires load_in_4bit or load_in_8bit",
-        lambda c: c["quantize_moe_experts"] and not c["lora_target_linear"] and _lora(c) and not _bits(c),
-    ),
-    Refusal(
-        "check_beta_and_trl_beta_match",
-        ("beta", "trl.beta"),
-        "beta and trl.beta must match or one must be removed",
-        lambda c: c["beta"] and c.section("trl").get("beta") and c["beta"] != c.section("trl")["beta"],
-    ),
-    Refusal(
-        "check_qat_config",
-        ("qat", "peft"),
-        "QAT and PEFT cannot be used together.",
-        lambda c: c["qat"] and c["peft"],
-    ),
-    Refusal(
-        "check_qat_config",
-        ("qat", "load_in_8bit"),
-        "QAT and load_in_8bit cannot be used together.",
-        lambda c: c["qat"] and not c["peft"] and c["load_in_8bit"],
-    ),
-    Refusal(
-        "check_qat_config",
-        ("qat", "load_in_4bit"),
-        "QAT and load_in_4bit cannot be used together.",
-        lambda c: c["qat"] and not c["peft"] and not c["load_in_8bit"] and c["load_in_4bit"],
-    ),
-    Refusal(
-        "check_qat_config",
-        ("qat.activation_dtype",),
-        "Ternary QAT only supports activation_dtype: int8.",
-        lambda c: (
-            c.section("qat").get("weight_dtype") == "ternary"
-            and c.section("qat").get("activation_dtype") not in (None, "int8")
-        ),
-    ),
-    Refusal(
-        "check_deduplication_with_streaming",
-        ("dataset_exact_deduplication", "streaming", "pretraining_dataset"),
-        "dataset_exact_deduplication is not available for streaming datasets. ",
-        lambda c: c["dataset_exact_deduplication"] and (c["streaming"] or c["pretraining_dataset"]),
-    ),
-    Refusal(
-        "check_deduplication_with_skip_prepare",
-        ("dataset_exact_deduplication", "skip_prepare_dataset"),
-        "dataset_exact_deduplication=True has no effect when skip_prepare_dataset=True. Deduplication runs as part "
-        "of the prepare pipeline, which is skipped. Either set skip_prepare_dataset: false or disable "
-        "dataset_exact_deduplication.",
-        lambda c: c["dataset_exact_deduplication"] and c["skip_prepare_dataset"],
-    ),
-)
-
-PEFT = (
-    Refusal(
-        "validate_adapter",
-        ("load_in_4bit", "load_in_8bit", "adapter"),
-        "load_in_8bit and load_in_4bit are not supported without setting an adapter for training.If you want to "
-        "full finetune, please turn off load_in_8bit and load_in_4bit.",
-        lambda c: not c["adapter"] and not c["inference"] and _bits(c),
-    ),
-    Refusal(
-        "validate_adapter",
-        ("adapter",),
-        "Adapter '{adapter}' is not built in and was not registered by a plugin. Add the plugin that provides "
-        "this adapter to `plugins:`.",
-        # MoRA's plugin is the one in axolotl that registers an adapter (`mora`).
-        lambda c: (
-            c["adapter"]
-            and c["adapter"] not in ("lora", "qlora", "llama-adapter")
-            and not (c["adapter"] == "mora" and c.lists("axolotl.integrations.mora"))
-        ),
-    ),
-    Refusal(
-        "validate_qlora",
-        ("load_in_8bit", "merge_lora"),
-        "Can't merge qlora if loaded in 8bit",
-        lambda c: c["adapter"] == "qlora" and c["merge_lora"] and c["load_in_8bit"],
-    ),
-    Refusal(
-        "validate_qlora",
-        ("gptq", "merge_lora"),
-        "Can't merge qlora if gptq",
-        lambda c: c["adapter"] == "qlora" and c["merge_lora"] and not c["load_in_8bit"] and c["gptq"],
-    ),
-    Refusal(
-        "validate_qlora",
-        ("load_in_4bit", "merge_lora"),
-        "Can't merge qlora if loaded in 4bit",
-        lambda c: (
-            c["adapter"] == "qlora"
-            and c["merge_lora"]
-            and not c["load_in_8bit"]
-            and not c["gptq"]
-            and c["load_in_4bit"]
-        ),
-    ),
-    Refusal(
-        "validate_qlora",
-        ("load_in_8bit", "adapter"),
-        "Can't load qlora in 8bit",
-        lambda c: c["adapter"] == "qlora" and not c["merge_lora"] and c["load_in_8bit"],
-    ),
-    Refusal(
-        "validate_qlora",
-        ("gptq", "adapter"),
-        "Can't load qlora if gptq",
-        lambda c: c["adapter"] == "qlora" and not c["merge_lora"] and not c["load_in_8bit"] and c["gptq"],
-    ),
-    Refusal(
-        "validate_qlora",
-        ("adapter", "load_in_4bit"),
-        "Require cfg.load_in_4bit to be True for qlora",
-        lambda c: (
-            c["adapter"] == "qlora"
-            and not c["merge_lora"]
-            and not c["load_in_8bit"]
-            and not c["gptq"]
-            and not c["load_in_4bit"]
-        ),
-        code="qlora-without-4bit",
-    ),
-    Refusal(
-        "validate_lora_target_parameters_dropout",
-        ("lora_dropout", "lora_target_parameters"),
-        "lora_dropout must be 0 when lora_target_parameters is set. PEFT's ParamWrapper does not support "
-        "lora_dropout != 0.",
-        lambda c: c["lora_target_parameters"] and c["lora_dropout"] and c["lora_dropout"] != 0.0,
-    ),
-)
-
-# Validators of the nested models: a dataset entry, fsdp_config, the QAT/PTQ sections, the deprecated keys.
-MODELS = (
-    Refusal(
-        "check_chat_template_config",
-        ("chat_template", "chat_template_jinja"),
-        "chat_template_jinja is required when chat_template is set to jinja",
-        lambda entry: (
-            _sft_dataset(entry) and entry["chat_template"] == "jinja" and not entry["chat_template_jinja"]
-        ),
-        per_dataset=True,
-    ),
-    Refusal(
-        "handle_legacy_message_fields_logic",
-        ("message_field_role", "message_property_mappings"),
-        "Conflicting message role fields: message_field_role='{legacy}' conflicts with "
-        "message_property_mappings.role='{mapped}'",
-        _conflicting_mapping("message_field_role", "role"),
-        per_dataset=True,
-    ),
-    Refusal(
-        "handle_legacy_message_fields_logic",
-        ("message_field_content", "message_property_mappings"),
-        "Conflicting message content fields: message_field_content='{legacy}' conflicts with "
-        "message_property_mappings.content='{mapped}'",
-        _conflicting_mapping("message_field_content", "content"),
-        per_dataset=True,
-    ),
-    Refusal(
-        "validate_size_based_wrap",
-        ("fsdp_config.auto_wrap_policy", "fsdp_config.min_num_params"),
-        "fsdp_config.min_num_params is required when auto_wrap_policy is SIZE_BASED_WRAP",
-        lambda c: c.fsdp("auto_wrap_policy") == "SIZE_BASED_WRAP" and c.fsdp("min_num_params") is None,
-    ),
-    Refusal(
-        "reject_reserved_processor_kwargs",
-        ("processor_kwargs",),
-        "Do not set reserved keys {reserved} inside `processor_kwargs`; use the top-level `revision_of_model` / "
-        "`trust_remote_code` config keys instead.",
-        lambda c: (
-            (reserved := sorted({"revision", "trust_remote_code"} & set(c.section("processor_kwargs"))))
-            and {"reserved": reserved}
-        ),
-    ),
-    Refusal(
-        "validate_save_safetensors",
-        ("save_safetensors",),
-        "save_safetensors=False is not supported in Transformers V5. Transformers V5 always uses safetensors format "
-        "for model serialization. This field is deprecated and will be removed in a future version.",
-        lambda c: c["save_safetensors"] is False,
-    ),
-    Refusal(
-        "convert_image_resize_algorithm",
-        ("image_resize_algorithm",),
-        "Invalid image resize algorithm: {algorithm}",
-        lambda c: (
-            isinstance(c["image_resize_algorithm"], str)
-            and c["image_resize_algorithm"].lower() not in ("bilinear", "bicubic", "lanczos")
-            and {"algorithm": c["image_resize_algorithm"].lower()}
-        ),
-    ),
-    Refusal(
-        "validate_ao_dtype",
-        ("qat.weight_dtype", "qat.activation_dtype"),
-        "Invalid dtype: '{value}'. Must be one of: {known}",
-        _ao_dtype("qat"),
-    ),
-    Refusal(
-        "validate_ao_dtype",
-        ("quantization.weight_dtype", "quantization.activation_dtype"),
-        "Invalid dtype: '{value}'. Must be one of: {known}",
-        _ao_dtype("quantization"),
-    ),
-    *(
-        Refusal(
-            f"validate_{key}",
-            (key,),
-            says,
-            _given(key, any_value=any_value),
-        )
-        for key, (says, any_value) in REMOVED_KEYS.items()
-    ),
-)
-
-CORE_REFUSALS = (
+REFUSALS = (
     DATASETS
     + ATTENTION
     + TRAINING
@@ -1616,8 +1049,4 @@ CORE_REFUSALS = (
     + MODEL_COMPATIBILITY
     + COMPLEX
     + EBFT
-    + INPUT_CONFIG
-    + CAPABILITIES
-    + PEFT
-    + MODELS
 )
