@@ -242,13 +242,21 @@ def check_deepspeed_section(document: dict[str, Any], context: ValidationContext
 
 
 DATASET_LISTS = ("datasets", "test_datasets", "pretraining_dataset")
+# Keys whose value transformers or peft loads from a local folder when one exists there, else from the hub.
+LOCAL_OR_HUB = {
+    "base_model": "model",
+    "base_model_config": "model",
+    "tokenizer_config": "tokenizer",
+    "lora_model_dir": "adapter",
+}
 
 
 def check_relative_paths(document: dict[str, Any], context: ValidationContext) -> Iterator[Problem]:
-    """A model folder or dataset that exists next to the config but not in the launch directory: axolotl
-    would look for a hub model or dataset of that name instead (and fail, or train on something else)."""
+    """A model, tokenizer, adapter or dataset that exists next to the config but not in the launch
+    directory: axolotl would look for a hub repository of that name instead (and fail, or train on
+    something else)."""
     named: list[tuple[tuple[str | int, ...], Any, str]] = [
-        ((key,), document.get(key), "a hub model of that name") for key in ("base_model", "base_model_config")
+        ((key,), document.get(key), f"a hub {what} of that name") for key, what in LOCAL_OR_HUB.items()
     ]
     for key in DATASET_LISTS:
         entries = document.get(key)

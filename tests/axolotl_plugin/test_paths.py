@@ -135,3 +135,16 @@ def test_a_local_base_model_folder_is_read_from_its_config_json(
     code, problems = validate(config, *options, cwd=tmp_path if launch_from_the_folder else models)
     [warning] = [problem for problem in problems if problem["code"] == "moe-experts-16bit"]
     assert code == 0 and "45.1 B parameters" in warning["message"]
+
+
+@pytest.mark.parametrize("key", ["base_model", "tokenizer_config", "lora_model_dir"])
+def test_a_local_folder_next_to_the_config_only_is_reported(project: Path, tmp_path: Path, key: str) -> None:
+    (project / "local").mkdir()
+    config = project / "config.yml"
+    lines = [line for line in CONFIG.splitlines() if not line.startswith((f"{key}:", "deepspeed:"))]
+    config.write_text("\n".join([*lines, f"{key}: local"]) + "\n")
+    code, problems = validate(config, "--cwd", str(project), cwd=tmp_path)
+    assert (code, problems) == (0, [])
+    code, problems = validate(config, cwd=tmp_path)
+    found = {problem["path"]: problem for problem in problems if problem["code"] == "path-beside-config"}
+    assert found[key]["severity"] == "warning" and "of that name" in found[key]["message"]
