@@ -14,9 +14,10 @@ from mft_recipes.problems import Problem
 from mft_recipes.validation import ValidationContext, Validator
 from mft_recipes_axolotl.deepspeed import SCHEMA as DEEPSPEED_SCHEMA
 from mft_recipes_axolotl.deepspeed import deepspeed_of, zero_stage
-from mft_recipes_axolotl.generators import DENSE_MLP_MODULES, EXPERT_MODULES
+from mft_recipes_axolotl.generators import ATTENTION_MODULES, DENSE_MLP_MODULES, EXPERT_MODULES
 from mft_recipes_axolotl.integrations import check_plugins
 from mft_recipes_axolotl.paths import beside_config, launch_dir, launch_path, relative_path_hint
+from mft_recipes_axolotl.refusals import REFUSALS, refusal_problems
 
 KIND = ("axolotl",)
 EXPERT_PARAMETERS = ("gate_up_proj", "down_proj")
@@ -73,14 +74,9 @@ def expert_targets(document: dict[str, Any]) -> list[str]:
     return found
 
 
-def check_qlora_needs_4bit(document: dict[str, Any], context: ValidationContext) -> Iterator[Problem]:
-    if document.get("adapter") == "qlora" and not document.get("load_in_4bit"):
-        yield Problem(
-            "adapter: qlora trains LoRA on a 4-bit base, but load_in_4bit is not true; set load_in_4bit: true "
-            "(or use adapter: lora for a 16-bit base)",
-            ("adapter",),
-            code="qlora-without-4bit",
-        )
+def check_axolotl_refusals(document: dict[str, Any], context: ValidationContext) -> Iterator[Problem]:
+    """What axolotl's own validate_config would refuse, restated (refusals/) so no GPU is rented for it."""
+    yield from refusal_problems(document, context, REFUSALS)
 
 
 def check_moe_experts_trained(document: dict[str, Any], context: ValidationContext) -> Iterator[Problem]:
@@ -102,8 +98,15 @@ def check_moe_experts_trained(document: dict[str, Any], context: ValidationConte
 
 
 def check_expert_dropout(document: dict[str, Any], context: ValidationContext) -> Iterator[Problem]:
+    """Expert targets named as modules (w1/w2/w3) with dropout: axolotl says nothing (with
+    lora_target_parameters it refuses, validate_lora_target_parameters_dropout), peft stops at step one."""
     dropout = document.get("lora_dropout") or 0
-    if _uses_lora(document) and expert_targets(document) and dropout != 0:
+    if (
+        _uses_lora(document)
+        and expert_targets(document)
+        and dropout != 0
+        and not document.get("lora_target_parameters")
+    ):
         yield Problem(
             f"lora_dropout is {dropout}, but LoRA on Mixtral's experts runs through peft's ParamWrapper, which "
             "refuses dropout (training stops at the first step); set lora_dropout: 0",
@@ -146,10 +149,17 @@ def check_moe_experts_quantized(document: dict[str, Any], context: ValidationCon
         return
     layers, experts = architecture.num_hidden_layers, architecture.num_local_experts
     expert_params = layers * experts * 3 * architecture.hidden_size * architecture.intermediate_size
+    fix = "set quantize_moe_experts: true to load them in 4-bit"
+    if document.get("lora_target_linear"):
+        # axolotl refuses lora_target_linear with quantize_moe_experts (check_quantize_moe_experts).
+        targets = ", ".join((*ATTENTION_MODULES, *EXPERT_MODULES))
+        fix = (
+            "replace lora_target_linear (axolotl refuses it together with quantize_moe_experts) by "
+            f"lora_target_modules: [{targets}] with lora_dropout: 0, then " + fix
+        )
     yield Problem(
         f"load_in_4bit quantizes Linear layers only: {architecture.name}'s fused experts "
-        f"({expert_params / 1e9:.1f} B parameters, {expert_params * 2 / 2**30:.0f} GiB) stay 16-bit; set "
-        "quantize_moe_experts: true to load them in 4-bit",
+        f"({expert_params / 1e9:.1f} B parameters, {expert_params * 2 / 2**30:.0f} GiB) stay 16-bit; {fix}",
         ("load_in_4bit",),
         code="moe-experts-16bit",
         severity="warning",
@@ -304,7 +314,12 @@ def check_batch(document: dict[str, Any], context: ValidationContext) -> Iterato
 
 
 VALIDATORS = (
-    Validator("qlora-needs-4bit", KIND, check_qlora_needs_4bit, "adapter: qlora without load_in_4bit"),
+    Validator(
+        "axolotl-refusals",
+        KIND,
+        check_axolotl_refusals,
+        "what axolotl's own validation refuses, without axolotl",
+    ),
     Validator(
         "moe-experts-trained", KIND, check_moe_experts_trained, "Mixtral LoRA that trains no expert weights"
     ),

@@ -154,6 +154,31 @@ def test_mixtral_4bit_without_quantize_moe_experts_warns_with_the_expert_size() 
     assert "45.1 B parameters" in problem.message
 
 
+def test_the_16bit_experts_advice_leads_to_a_config_axolotl_accepts() -> None:
+    """On axolotl's Mixtral example (lora_target_linear), setting quantize_moe_experts alone gives a config
+    axolotl refuses (check_quantize_moe_experts); the advice says what else to change, and following it
+    all leaves nothing for validate to refuse."""
+    example = yaml.safe_load(AXOLOTL_EXAMPLE_MIXTRAL_QLORA)
+    [advice] = [
+        p for p in validate_document(example, "axolotl", get_registry()) if p.code == "moe-experts-16bit"
+    ]
+    assert "replace lora_target_linear" in advice.message
+    assert "lora_target_modules: [q_proj, k_proj, v_proj, o_proj, w1, w2, w3]" in advice.message
+
+    only_the_flag = {**example, "quantize_moe_experts": True}
+    refused = [p for p in validate_document(only_the_flag, "axolotl", get_registry()) if p.is_error]
+    assert "axolotl-check-quantize-moe-experts" in {p.code for p in refused}
+    assert any("lora_target_linear is not compatible with quantize_moe_experts" in p.message for p in refused)
+
+    advised = {
+        **only_the_flag,
+        "lora_dropout": 0,
+        "lora_target_modules": ["q_proj", "k_proj", "v_proj", "o_proj", "w1", "w2", "w3"],
+    }
+    del advised["lora_target_linear"]
+    assert [str(p) for p in validate_document(advised, "axolotl", get_registry())] == []
+
+
 ZERO3 = {"zero_optimization": {"stage": 3}, "train_batch_size": "auto"}
 
 

@@ -67,3 +67,11 @@ def test_the_community_8x22b_differs_from_mistrals_in_its_vocabulary_only() -> N
     assert differing == {"name", "hub_ids", "vocab_size", "tokenizer"}
     assert (community["vocab_size"], community["tokenizer"]) == (32000, "v1")
     assert not (PUBLISHED / MIXTRAL_8X22B_COMMUNITY.name).exists()
+
+
+def test_the_parity_table_shows_both_pinned_axolotls() -> None:
+    """The counts come from the parity test of each axolotl session (which fails when they differ), so a
+    pin that moves needs them measured again; with the pinned axolotl nothing it refuses gets through."""
+    recorded = proof_table.committed_counts()
+    assert {proof_table.pinned("AXOLOTL"), proof_table.pinned("AXOLOTL_LATEST")} <= set(recorded)
+    assert recorded[proof_table.pinned("AXOLOTL")]["all"]["false accept"] == 0
