@@ -153,7 +153,7 @@ def _wrong_type(error: Any) -> bool:
     none of a list of names when the value is not even of their type (a mapping for an optimizer name)."""
     if error.relative_path:
         return False
-    if error.validator == "type":
+    if error.validator == "type" or error.schema.get("x-lax"):  # a lax boolean explains no other value
         return True
     if error.validator in ("enum", "const"):
         allowed = error.validator_value if error.validator == "enum" else [error.validator_value]
@@ -174,6 +174,9 @@ def _json_type(value: Any) -> str:
 def _expected(errors: list[Any]) -> list[str]:
     """What one branch wanted, in words: its value or its few names, else its types."""
     words: list[str] = []
+    # A branch marked x-lax (a boolean where a number is expected, which pydantic reads as 0 or 1) is
+    # accepted but not offered: "expected an integer", not "an integer or true or false".
+    errors = [error for error in errors if not error.schema.get("x-lax")]
     for error in errors:
         value = error.validator_value
         if error.validator == "const":

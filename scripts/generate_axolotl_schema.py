@@ -18,7 +18,8 @@ the unknown-key check off, since its keys cannot be known here; `validate` warns
 Tightenings: where axolotl's model accepts a value that can only fail later or mean nothing, the schema
 is stricter (TIGHTENINGS below, each with the failure it prevents). Where pydantic's lax mode accepts more
 than a JSON type says, the schema follows it: a number may be written as a string that reads as one
-(`_yaml_numbers`: YAML 1.1 reads `5e-4` as a string).
+(`_yaml_numbers`: YAML 1.1 reads `5e-4` as a string), and a boolean where a number is expected reads as
+0 or 1 (`_boolean_numbers`: axolotl's own relora example writes `jagged_restart_anneal_steps: false`).
 
     python scripts/generate_axolotl_schema.py            # rewrite schemas/axolotl.schema.json
     python scripts/generate_axolotl_schema.py --check    # exit 1 if the committed schema has drifted
@@ -231,6 +232,54 @@ def _yaml_numbers(node: Any) -> None:
         node["anyOf"] = [number, _written_number(number)]
 
 
+def _boolean_numbers(node: Any) -> None:
+    """Let a boolean stand for a number where pydantic's lax mode would take it: it reads false as 0 and
+    true as 1, then applies the field's bounds, so a boolean is accepted only where its 0 or 1 is. The
+    boolean joins the number's anyOf (or makes one) marked `x-lax`, which messages do not offer as what
+    is expected. Runs before `_yaml_numbers`, so a number's string branch is not asked about booleans."""
+    if isinstance(node, list):
+        for item in node:
+            _boolean_numbers(item)
+        return
+    if not isinstance(node, dict):
+        return
+    for key, value in node.items():
+        if key != "anyOf":
+            _boolean_numbers(value)
+    branches = node.get("anyOf")
+    if isinstance(branches, list):
+        for branch in branches:
+            _boolean_numbers({key: value for key, value in branch.items() if key != "type"})
+        lax = [_lax_boolean(branch) for branch in branches if branch.get("type") in ("integer", "number")]
+        branches += [boolean for boolean in lax if boolean and boolean not in branches]
+    elif node.get("type") in ("integer", "number") and (boolean := _lax_boolean(node)):
+        number = {key: node.pop(key) for key in list(node) if key not in ANNOTATIONS}
+        node["anyOf"] = [number, boolean]
+
+
+def _lax_boolean(number: dict[str, Any]) -> dict[str, Any] | None:
+    """The boolean branch a number schema admits under pydantic's lax mode, or None."""
+    allowed = [value for value in (False, True) if _within_bounds(number, int(value))]
+    if not allowed:
+        return None
+    boolean: dict[str, Any] = {"type": "boolean", "x-lax": True}
+    if len(allowed) == 1:
+        boolean["const"] = allowed[0]
+    return boolean
+
+
+def _within_bounds(number: dict[str, Any], value: int) -> bool:
+    """Whether `value` meets a number schema's bounds (the only constraints axolotl's numbers have)."""
+    checks = {
+        "minimum": lambda bound: value >= bound,
+        "exclusiveMinimum": lambda bound: value > bound,
+        "maximum": lambda bound: value <= bound,
+        "exclusiveMaximum": lambda bound: value < bound,
+        "multipleOf": lambda bound: value % bound == 0,
+    }
+    return all(check(number[key]) for key, check in checks.items() if key in number)
+
+
 def _written_number(number: dict[str, Any]) -> dict[str, Any]:
     """The string branch for a number schema, keeping a bound at zero."""
     if number.get("exclusiveMinimum") == 0:
@@ -364,6 +413,7 @@ def build_schema() -> dict[str, Any]:
     _strict_model_schema(AxolotlInputConfig, generated)
     _strict_defs(models, generated.get("$defs", {}))
     plugin_schema(generated)
+    _boolean_numbers(generated)
     _yaml_numbers(generated)
     axolotl_version = version("axolotl")
     return {

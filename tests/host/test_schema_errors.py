@@ -276,3 +276,21 @@ def test_any_number_may_be_written_as_yaml_reads_an_exponent(key: str, written: 
     value = yaml.safe_load(f"{key}: {written}")[key]
     assert isinstance(value, str) and axolotl(**{key: value}) == []
     assert shown(axolotl(**{key: "fast"})) == [(key, "schema-pattern", "expected a number, got 'fast'")]
+
+
+@pytest.mark.parametrize(
+    ("change", "accepted"),
+    [
+        # axolotl's own examples/llama-2/relora.yml: pydantic's lax mode reads false as 0.
+        ({"jagged_restart_anneal_steps": False}, True),
+        ({"lora_r": True}, True),  # read as 1
+        ({"learning_rate": True}, True),  # read as 1.0, above 0
+        ({"learning_rate": False}, False),  # read as 0.0: the tightening's bound refuses it
+        ({"num_epochs": False}, False),
+    ],
+)
+def test_a_boolean_where_a_number_belongs_is_read_as_pydantic_reads_it(change: dict, accepted: bool) -> None:
+    problems = axolotl(**change)
+    assert (problems == []) is accepted, shown(problems)
+    if not accepted:  # the message offers what is expected, not the boolean axolotl would read as 0
+        assert "expected a number above 0, got false" in problems[0].message
