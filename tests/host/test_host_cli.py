@@ -14,7 +14,6 @@ from click.testing import CliRunner, Result
 from mft_recipes import cli as cli_module
 from mft_recipes.hookspecs import hookimpl
 from mft_recipes.host import build_registry
-from mft_recipes.output import atomic_writer
 from mft_recipes.problems import Problem
 from mft_recipes.validation import Validator
 
@@ -142,16 +141,6 @@ def test_a_rendered_document_that_fails_validation_exits_1_and_writes_nothing(
     assert "the rendered document is invalid (1 errors); nothing written" in result.stderr
     assert list(tmp_path.iterdir()) == []
     assert mft("render", RECIPE, "dataset=t.jsonl", "-o", str(target)).exit_code == 0
-
-
-def test_atomic_writer_keeps_the_old_file_when_writing_fails(tmp_path: Path) -> None:
-    target = tmp_path / "out.yml"
-    target.write_text("old\n")
-    with pytest.raises(RuntimeError), atomic_writer(target) as file:
-        file.write("half of the new")
-        raise RuntimeError("disk full")
-    assert target.read_text() == "old\n"
-    assert [path.name for path in tmp_path.iterdir()] == ["out.yml"]
 
 
 @pytest.fixture
