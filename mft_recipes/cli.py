@@ -215,20 +215,36 @@ def show(recipe_name: str, as_json: bool) -> None:
         console.print("\nlaunch:\n" + recipe.launch, markup=False)
 
 
+# What an output file's extension says its format is.
+FORMATS_BY_EXTENSION = {".json": "json", ".yml": "yaml", ".yaml": "yaml"}
+
+
 @cli.command(context_settings={"ignore_unknown_options": True})
 @click.argument("recipe_name", metavar="RECIPE")
 @click.argument("overrides", nargs=-1, metavar="[KEY=VALUE]...")
 @click.option(
-    "--format", "fmt", type=click.Choice(["yaml", "json"]), help="Output format (default: the target's)."
+    "--format",
+    "fmt",
+    type=click.Choice(["yaml", "json"]),
+    help="Output format (default: that of -o FILE's extension, .json or .yml/.yaml; else the target's).",
 )
 @click.option(
-    "-o", "--output", type=click.Path(dir_okay=False), help="Write to FILE (atomically) instead of stdout."
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, allow_dash=True),
+    help="Write to FILE (atomically) instead of stdout; `-` is stdout.",
 )
 def render(recipe_name: str, overrides: tuple[str, ...], fmt: str | None, output: str | None) -> None:
     """Render RECIPE with KEY=VALUE overrides into its target's document (validated before it is printed)."""
+    from mft_recipes.output import why_unwritable, why_write_failed, write_text_atomic
     from mft_recipes.recipes import ParameterError, parse_overrides
     from mft_recipes.render import RenderError, emit, render_recipe
 
+    output = None if output == "-" else output
+    if output:
+        fmt = output_format(output, fmt)
+        if reason := why_unwritable(output):
+            fail(f"-o {output}: cannot write it: {reason}")
     recipe = recipe_or_fail(recipe_name)
     try:
         rendered = render_recipe(recipe, parse_overrides(overrides), registry())
@@ -238,7 +254,8 @@ def render(recipe_name: str, overrides: tuple[str, ...], fmt: str | None, output
         click.echo(str(problem), err=True)
     if rendered.errors:
         fail(
-            f"the rendered document is invalid ({len(rendered.errors)} errors); nothing written", EXIT_INVALID
+            f"the rendered document is invalid ({plural(len(rendered.errors), 'error')}); nothing written",
+            EXIT_INVALID,
         )
     for _plugin, warnings in registry().call_each(
         "render_warnings", lambda _: {"rendered": rendered}, plugin_failed
@@ -247,12 +264,30 @@ def render(recipe_name: str, overrides: tuple[str, ...], fmt: str | None, output
             warn(warning)
     text = emit(rendered, fmt)
     if output:
-        from mft_recipes.output import write_text_atomic
-
-        write_text_atomic(output, text)
+        try:
+            write_text_atomic(output, text)
+        except OSError as error:
+            fail(f"-o {output}: {why_write_failed(output, error)}")
         click.echo(f"wrote {output}", err=True)
     else:
         click.echo(text, nl=False)
+
+
+def output_format(path: str, given: str | None) -> str | None:
+    """The format an output file is written in: `given` (--format), else the one its extension names, else
+    the target's (None) for a name with no extension; an extension that says otherwise is a usage error."""
+    from pathlib import Path
+
+    extension = Path(path).suffix.lower()
+    implied = FORMATS_BY_EXTENSION.get(extension)
+    if given and implied and given != implied:
+        fail(f"-o {path}: its extension says {implied}, --format says {given}; make them agree")
+    if given or implied or not extension:
+        return given or implied
+    known = ", ".join(FORMATS_BY_EXTENSION)
+    fail(
+        f"-o {path}: no format has the extension {extension!r} ({known}); name the file so, or give --format"
+    )
 
 
 @cli.command()

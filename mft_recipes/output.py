@@ -84,6 +84,13 @@ def why_unwritable(path: str | Path) -> str | None:
     return None
 
 
+def why_write_failed(path: str | Path, error: OSError) -> str:
+    """What to say when writing `path` failed although `why_unwritable` saw no reason (a folder such as
+    /proc that takes no new file, a full disk): the folder and the system's reason, not the temporary name."""
+    folder = Path(os.path.realpath(path)).parent
+    return f"cannot write a file in {folder}: {error.strerror or error}"
+
+
 def write_text_atomic(path: str | Path, text: str) -> None:
     """Write `text` to `path` in one step."""
     with atomic_writer(path) as file:

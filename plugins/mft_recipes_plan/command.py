@@ -62,7 +62,10 @@ from mft_recipes_plan.rendering import render_for_plan
 )
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (schemas/plan.schema.json).")
 @click.option(
-    "--plot", type=click.Path(dir_okay=False), help="Draw the memory breakdown to FILE.png (needs [plot])."
+    "--plot",
+    type=click.Path(dir_okay=False),
+    help="Draw the memory breakdown to FILE, in the format its extension names: .png, .svg, .pdf, .jpg, "
+    "... (needs [plot]).",
 )
 def plan_command(
     recipe_name: str,
@@ -103,6 +106,7 @@ def plan_command(
         _print_gpu_table(table, as_json)
         return
     recipe = recipe_or_fail(recipe_name)
+    plot_format = _plot_format(plot) if plot else None
     if tokens is not None and data_files:
         fail("give --tokens N or --data FILE, not both")
     if (requests_per_month is None) != (api_price_per_mtoken is None):
@@ -132,8 +136,8 @@ def plan_command(
         plan = plan_rendered(rendered, options, registry())
     except (PlanError, GpuTableError, ValueError) as error:
         fail(str(error))
-    if plot:
-        _plot(plan, plot)
+    if plot and plot_format:
+        _plot(plan, plot, plot_format)
     if as_json:
         print_json(plan.as_json())
     else:
@@ -273,22 +277,41 @@ def _print_gpu_table(table: dict[str, Any], as_json: bool) -> None:
     Console(soft_wrap=False).print(grid)
 
 
-def _plot(plan: Plan, path: str) -> None:
+def _plot_format(path: str) -> str:
+    """The image format `--plot PATH` asks for by its extension, among those matplotlib writes; or a usage
+    error (no matplotlib, an extension it does not write, a path that cannot be written), before any work."""
+    from pathlib import Path
+
+    from mft_recipes.cli import fail
+    from mft_recipes.output import why_unwritable
+
+    try:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+    except ImportError:
+        fail("--plot needs matplotlib: pip install 'mft-recipes[plot]'")
+    formats = FigureCanvasAgg.get_supported_filetypes()
+    extension = Path(path).suffix.lower().removeprefix(".")
+    if extension not in formats:
+        named = f"matplotlib writes no .{extension} images" if extension else "no extension tells the format"
+        fail(f"--plot {path}: {named}; name the file with one of .{', .'.join(formats)}")
+    if reason := why_unwritable(path):
+        fail(f"--plot {path}: cannot write it: {reason}")
+    return extension
+
+
+def _plot(plan: Plan, path: str, fmt: str) -> None:
     """The memory breakdown as one stacked bar against the GPU's memory, written atomically."""
     from mft_recipes.cli import fail
-    from mft_recipes.output import atomic_writer
+    from mft_recipes.output import atomic_writer, why_write_failed
 
     if plan.memory is None or plan.gpu is None:
         fail(f"--plot: recipe {plan.recipe} has no memory plan (hosted training)")
         return
-    try:
-        import matplotlib
+    import matplotlib
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        fail("--plot needs matplotlib: pip install 'mft-recipes[plot]'")
-        return
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
     figure, axes = plt.subplots(figsize=(5, 6))
     bottom = 0.0
     for term, value in plan.memory.gib().items():
@@ -305,8 +328,11 @@ def _plot(plan: Plan, path: str) -> None:
     )
     axes.legend(loc="upper left", bbox_to_anchor=(1.02, 1), fontsize="small")
     buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", bbox_inches="tight", dpi=120)
+    figure.savefig(buffer, format=fmt, bbox_inches="tight", dpi=120)
     plt.close(figure)
-    with atomic_writer(path, "wb") as file:
-        file.write(buffer.getvalue())
+    try:
+        with atomic_writer(path, "wb") as file:
+            file.write(buffer.getvalue())
+    except OSError as error:
+        fail(f"--plot {path}: {why_write_failed(path, error)}")
     click.echo(f"wrote {path}", err=True)

@@ -16,6 +16,7 @@ from mft_recipes_plan.command import plan_command
 from mft_recipes import cli as cli_module
 from mft_recipes.host import get_registry
 from mft_recipes.schemas import check_against_schema
+from tests.refusals import assert_refused
 
 BUILT_IN = sorted(name for name, recipe in get_registry().recipes.items() if recipe.plugin == "catalogue")
 
@@ -175,12 +176,37 @@ def test_data_tokens_come_from_the_data_checker(tmp_path: Path) -> None:
     )
 
 
-def test_plot_draws_the_breakdown(tmp_path: Path) -> None:
+# The first bytes of each format, from its specification.
+MAGIC = {
+    "png": b"\x89PNG\r\n",
+    "jpg": b"\xff\xd8\xff",
+    "JPEG": b"\xff\xd8\xff",
+    "pdf": b"%PDF-",
+    "svg": b"<?xml",
+}
+
+
+@pytest.mark.parametrize("extension", MAGIC)
+def test_plot_draws_the_breakdown_in_the_format_its_extension_names(tmp_path: Path, extension: str) -> None:
     pytest.importorskip("matplotlib")
-    out = tmp_path / "plan.png"
+    out = tmp_path / f"plan.{extension}"
     result = plan("mixtral-moe", "--plot", str(out))
     assert result.exit_code == 0, result.output
-    assert out.read_bytes().startswith(b"\x89PNG")
+    assert out.read_bytes().startswith(MAGIC[extension])
+
+
+@pytest.mark.parametrize(
+    "name, message",
+    [
+        ("plan.xyz", "matplotlib writes no .xyz images"),
+        ("plan", "no extension tells the format"),
+    ],
+)
+def test_plot_refuses_a_name_whose_format_it_cannot_tell(tmp_path: Path, name: str, message: str) -> None:
+    pytest.importorskip("matplotlib")
+    result = plan("mixtral-moe", "--plot", str(tmp_path / name))
+    assert_refused(result, 2, f"--plot {tmp_path / name}: {message}", ".png", ".svg")
+    assert result.stdout == "" and list(tmp_path.iterdir()) == []
 
 
 def test_list_and_show_carry_the_short_plan() -> None:
