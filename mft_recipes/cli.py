@@ -133,25 +133,55 @@ def list_command(as_json: bool) -> None:
     if as_json:
         print_json(rows)
         return
-    from rich.table import Table
-
-    table = Table(box=None, pad_edge=False)
     fact_labels = list(dict.fromkeys(label for row in rows for label in row["facts"]))
-    for column in ["name", "model", "method", "target", "GPUs", *fact_labels]:
-        table.add_column(column, no_wrap=True)
-    table.add_column("summary", overflow="fold")
-    for row in rows:
-        facts = [row["facts"].get(label, "") for label in fact_labels]
-        table.add_row(
+    header = ["name", "model", "method", "target", "GPUs", *fact_labels, "summary"]
+    lines = [
+        [
             row["name"],
             row["model"],
             row["method"],
             row["target"],
-            f"{row['gpus']}× {row['gpu']}",
-            *facts,
+            str(hardware),
+            *(row["facts"].get(label, "") for label in fact_labels),
             row["summary"],
-        )
-    rich_console().print(table)
+        ]
+        for row, hardware in zip(rows, (recipe.hardware.short() for recipe in recipes), strict=True)
+    ]
+    if sys.stdout.isatty():
+        print_catalogue(header, lines)
+    else:  # for scripts and pagers: plain, one line per recipe, fields tab-separated
+        for line in [header, *lines]:
+            click.echo("\t".join(" ".join(cell.split()) for cell in line))
+
+
+def print_catalogue(header: list[str], lines: list[list[str]]) -> None:
+    """A table on the terminal, one line per recipe, when the terminal is wide enough; otherwise each
+    recipe's name (never cut) beside the rest, wrapped at words."""
+    from rich.measure import Measurement
+    from rich.table import Table
+    from rich.text import Text
+
+    console = rich_console()
+    table = Table(box=None, pad_edge=False)
+    for column in header:
+        table.add_column(column, no_wrap=True)
+    for line in lines:
+        table.add_row(*map(Text, line))
+    natural = Measurement.get(console, console.options.update_width(10_000), table).maximum
+    if natural <= console.width:
+        console.print(table)
+        return
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(no_wrap=True, style="bold")
+    grid.add_column(overflow="fold")
+    for index, line in enumerate(lines):
+        name, model, method, target, gpus, *facts, summary = line
+        labelled = [f"{label} {fact}" for label, fact in zip(header[5:-1], facts, strict=True) if fact]
+        details = [f"{model}, {method}, {target}, {gpus}", ", ".join(labelled), summary]
+        grid.add_row(Text(name), Text("\n".join(detail for detail in details if detail)))
+        if index < len(lines) - 1:
+            grid.add_row("", "")
+    console.print(grid)
 
 
 @cli.command()

@@ -48,7 +48,11 @@ class Hardware:
     gpu_memory_gb: int
 
     def __str__(self) -> str:
-        return f"{self.gpus}× {self.gpu} ({self.gpu_memory_gb} GB)"
+        return self.short() if not self.gpus else f"{self.short()} ({self.gpu_memory_gb} GB)"
+
+    def short(self) -> str:
+        """`8× h100-80gb`, or `hosted` for a recipe trained on a service's hardware (no GPUs of ours)."""
+        return f"{self.gpus}× {self.gpu}" if self.gpus else self.gpu
 
 
 @dataclass(frozen=True)

@@ -77,7 +77,7 @@ def test_list_shows_every_recipe(installed: Venv) -> None:
     table = installed.mft("list")
     assert table.returncode == 0, table.stderr
     for name, recipe in RECIPES.items():
-        line = next((line for line in table.stdout.splitlines() if line.startswith(name + " ")), None)
+        line = next((line for line in table.stdout.splitlines() if line.startswith(name + "\t")), None)
         assert line is not None, f"{name} missing from `list`:\n{table.stdout}"
         assert recipe["model"] in line and recipe["target"] in line
 
