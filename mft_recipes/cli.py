@@ -1,7 +1,9 @@
 """The `mft-recipes` command. Each command is a thin shell over a function of the host.
 
-Exit codes: 0 ok; 1 the input is invalid (validation failed); 2 usage error (unknown recipe, parameter
-or option, a bad override value).
+Exit codes, for every command (plugins' too): 0 ok; 1 the input was read and is invalid, or a check
+failed; 2 usage: an unknown recipe, parameter or option, a bad value, a missing or unreadable path, a
+folder where a file is expected, an output that cannot be written, a missing optional extra (with the
+pip command), a malformed URL.
 """
 
 from __future__ import annotations
@@ -19,8 +21,8 @@ from mft_recipes.host import PluginInfo, Registry, add_plugin_commands, get_regi
 if TYPE_CHECKING:
     from mft_recipes.recipes import Recipe
 
-EXIT_INVALID = 1
-EXIT_USAGE = 2
+EXIT_INVALID = 1  # the input was read and is invalid, or a check failed
+EXIT_USAGE = 2  # the command line asks for something that cannot be done as asked
 
 
 def registry() -> Registry:
@@ -321,7 +323,9 @@ def output_format(path: str, given: str | None) -> str | None:
 
 
 @cli.command()
-@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, allow_dash=True))
+@click.argument(
+    "files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, allow_dash=True)
+)
 @click.option("--kind", help="The kind of every file (default: told from each file).")
 @click.option(
     "--gpus", type=click.IntRange(min=1), help="GPUs the configs will run on (enables batch checks)."
