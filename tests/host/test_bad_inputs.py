@@ -8,7 +8,8 @@
 
 Each case asserts the exit code, a message that names the file, key or option, no traceback, and that no
 file in the folder of inputs was made, changed or left half-written. A missing extra is made missing
-with `sys.modules[name] = None` (what Python does for a module it cannot import); tests/host/
+with `sys.modules[name] = None` for the package and its submodules (what Python does for a module it
+cannot import); tests/host/
 test_host_extras.py installs each extra alone into a fresh environment for the real thing. The
 per-plugin batteries (tests/data/test_bad_inputs.py, tests/platform_plugin/test_bad_inputs.py) cover
 each command's own mistakes in depth; this one holds every command to the same contract.
@@ -171,8 +172,9 @@ def test_every_command_keeps_the_exit_code_contract(
     args, code, needles, *extra = CASES[name]
     env = dict(ENV)
     for change in extra:
-        if isinstance(change, str):
-            monkeypatch.setitem(sys.modules, change, None)
+        if isinstance(change, str):  # the package and what other tests have loaded of it
+            for module in [change, *(loaded for loaded in sys.modules if loaded.startswith(change + "."))]:
+                monkeypatch.setitem(sys.modules, module, None)
         else:
             env.update(change)
     if name.startswith(("data", "plan: --data")) and "mistral_common" not in extra:
