@@ -330,11 +330,31 @@ def output_format(path: str, given: str | None) -> str | None:
 @click.option(
     "--gpus", type=click.IntRange(min=1), help="GPUs the configs will run on (enables batch checks)."
 )
+@click.option(
+    "--gpu",
+    metavar="NAME",
+    help="The GPU model they will run on, from the plan's GPU table (h100-80gb, ...; see "
+    "`mft-recipes plan RECIPE --gpu list`): --deep takes its compute capability, bf16, fp8 and tf32 from it.",
+)
+@click.option(
+    "--cwd",
+    type=click.Path(exists=True, file_okay=False),
+    help="The directory the trainer will be launched from, which relative paths (deepspeed: ...) resolve "
+    "against, as axolotl resolves them (default: the current directory).",
+)
 @click.option("--deep", is_flag=True, help="Also run plugins' deep checks (real trainer, real model; slow).")
 @click.option(
     "--json", "as_json", is_flag=True, help="Print problems as JSON (schemas/problems.schema.json)."
 )
-def validate(files: tuple[str, ...], kind: str | None, gpus: int | None, deep: bool, as_json: bool) -> None:
+def validate(
+    files: tuple[str, ...],
+    kind: str | None,
+    gpus: int | None,
+    gpu: str | None,
+    cwd: str | None,
+    deep: bool,
+    as_json: bool,
+) -> None:
     """Validate axolotl configs, La Plateforme job payloads or DeepSpeed configs. Exit 1 on any error."""
     from mft_recipes.documents import DocumentError, load_document
     from mft_recipes.problems import Problem
@@ -348,7 +368,7 @@ def validate(files: tuple[str, ...], kind: str | None, gpus: int | None, deep: b
         try:
             loaded = load_document(file)
             detected = kind or detect_kind(loaded.data, registry())
-            problems = validate_loaded(loaded, registry(), detected, gpus, deep)
+            problems = validate_loaded(loaded, registry(), detected, gpus, deep, gpu=gpu, cwd=cwd)
         except (DocumentError, UnknownKindError) as error:
             problems = [Problem(str(error).removeprefix(f"{file}: "), code="unreadable", file=file)]
         results.append(("<stdin>" if file == "-" else file, detected, problems))

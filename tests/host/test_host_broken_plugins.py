@@ -81,7 +81,7 @@ def test_a_recipe_that_fails_its_schema_is_skipped_with_its_file_line_and_key(tm
     registry = build_registry(extra_plugins=[("sloppy", RecipesPlugin(bad, good))])
     (error,) = registry.errors
     assert error.startswith(f"plugin 'sloppy': invalid recipe, skipped: {bad}:")
-    assert "error: method: 'qlora4' is not one of ['full', 'lora', 'qlora']" in error
+    assert "error: method: expected one of 'full', 'lora', 'qlora', got 'qlora4' [schema-enum]" in error
     line = next(n for n, text in enumerate(bad.read_text().splitlines(), 1) if text.startswith("method:"))
     assert f"{bad}:{line}:" in error
     assert "bad-method" not in registry.recipes
@@ -94,7 +94,7 @@ def test_a_recipe_without_a_required_key_is_skipped(tmp_path: Path) -> None:
         extra_plugins=[("sloppy", RecipesPlugin(recipe_file(tmp_path, "t", title=None)))]
     )
     (error,) = registry.errors
-    assert "'title' is a required property" in error
+    assert "error: title: required key is missing [schema-required]" in error
     assert "t" not in registry.recipes
 
 

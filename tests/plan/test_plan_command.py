@@ -129,6 +129,7 @@ def test_the_gpu_table_prints_as_a_table_file(tmp_path: Path) -> None:
     table = json.loads(result.stdout)
     assert check_against_schema(table, "gpu-table") == []
     assert table["gpus"]["h100-80gb"]["bf16_tflops"] == 989
+    assert table["gpus"]["h100-80gb"]["compute_capability"] == "9.0"  # what validate --deep --gpu reads
     saved = tmp_path / "mine.json"
     saved.write_text(json.dumps({"gpus": {"h100-80gb": {**table["gpus"]["h100-80gb"], "usd_per_hour": 1.0}}}))
     assert plan_json("mistral-7b-lora", "--gpu-table", str(saved))["gpu"]["usd_per_hour"] == 1.0
@@ -141,6 +142,13 @@ def test_errors_name_what_is_wrong(tmp_path: Path) -> None:
     bad.write_text("gpus:\n  x: {memory_gib: lots, bf16_tflops: 1, usd_per_hour: 1}\n")
     result = plan("mistral-7b-qlora", "--gpu-table", str(bad))
     assert_refused(result, 1, f"{bad}: gpus.x.memory_gib: expected a positive number, got 'lots'")
+    bad.write_text(
+        'gpus:\n  x: {memory_gib: 1, bf16_tflops: 1, usd_per_hour: 1, compute_capability: "sm_90"}\n'
+    )
+    result = plan("mistral-7b-qlora", "--gpu-table", str(bad))
+    assert_refused(
+        result, 1, 'gpus.x.compute_capability: expected "major.minor" such as "9.0", got \'sm_90\''
+    )
     data_file = tmp_path / "t.jsonl"
     data_file.write_text("")
     result = plan("mistral-7b-qlora", "--tokens", "5", "--data", str(data_file))

@@ -166,7 +166,7 @@ def test_the_schema_names_only_fields_the_pinned_sdk_sends():
         ({"hyperparameters": {"learning_rate": 0.5}}, "schema-maximum", "hyperparameters.learning_rate"),
         ({"hyperparameters": {"training_steps": 0}}, "schema-minimum", "hyperparameters.training_steps"),
         ({"invalid_sample_skip_percentage": 0.9}, "schema-maximum", "invalid_sample_skip_percentage"),
-        ({"job_type": "classifier"}, "schema-required", ""),
+        ({"job_type": "classifier"}, "schema-required", "classifier_targets"),
         ({"classifier_targets": [{"name": "a", "labels": ["x", "y"]}]}, "schema-const", "job_type"),
         (
             {"integrations": [{"type": "wandb", "project": "p", "api_key": "s3cret-value"}]},
