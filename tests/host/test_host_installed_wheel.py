@@ -192,7 +192,10 @@ def test_light_commands_import_no_heavy_library(installed: Venv, tmp_path: Path,
         (sentinels / name / "__init__.py").write_text(SENTINEL.format(name=name))
     probe = tmp_path / "probe.py"
     probe.write_text(PROBE.format(heavy=HEAVY_MODULES))
-    outputs = [str(tmp_path / f"{name}.out") for name in RECIPES]
+    outputs = [
+        str(tmp_path / f"{name}.{'json' if recipe['target'] == 'la-plateforme' else 'yml'}")
+        for name, recipe in RECIPES.items()
+    ]
     renders = [
         ["render", name, *required_overrides(recipe["parameters"]), "-o", output]
         for (name, recipe), output in zip(RECIPES.items(), outputs, strict=True)
