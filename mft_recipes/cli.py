@@ -143,11 +143,11 @@ def list_command(as_json: bool) -> None:
             row["model"],
             row["method"],
             row["target"],
-            str(hardware),
+            recipe.hardware.short(),
             *(row["facts"].get(label, "") for label in fact_labels),
             row["summary"],
         ]
-        for row, hardware in zip(rows, (recipe.hardware.short() for recipe in recipes), strict=True)
+        for row, recipe in zip(rows, recipes, strict=True)
     ]
     if sys.stdout.isatty():
         print_catalogue(header, lines)
