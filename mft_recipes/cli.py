@@ -1,7 +1,9 @@
 """The `mft-recipes` command. Each command is a thin shell over a function of the host.
 
-Exit codes: 0 ok; 1 the input is invalid (validation failed); 2 usage error (unknown recipe, parameter
-or option, a bad override value).
+Exit codes, for every command (plugins' too): 0 ok; 1 the input was read and is invalid, or a check
+failed; 2 usage: an unknown recipe, parameter or option, a bad value, a missing or unreadable path, a
+folder where a file is expected, an output that cannot be written, a missing optional extra (with the
+pip command), a malformed URL.
 """
 
 from __future__ import annotations
@@ -19,8 +21,8 @@ from mft_recipes.host import PluginInfo, Registry, add_plugin_commands, get_regi
 if TYPE_CHECKING:
     from mft_recipes.recipes import Recipe
 
-EXIT_INVALID = 1
-EXIT_USAGE = 2
+EXIT_INVALID = 1  # the input was read and is invalid, or a check failed
+EXIT_USAGE = 2  # the command line asks for something that cannot be done as asked
 
 
 def registry() -> Registry:
@@ -133,25 +135,55 @@ def list_command(as_json: bool) -> None:
     if as_json:
         print_json(rows)
         return
-    from rich.table import Table
-
-    table = Table(box=None, pad_edge=False)
     fact_labels = list(dict.fromkeys(label for row in rows for label in row["facts"]))
-    for column in ["name", "model", "method", "target", "GPUs", *fact_labels]:
-        table.add_column(column, no_wrap=True)
-    table.add_column("summary", overflow="fold")
-    for row in rows:
-        facts = [row["facts"].get(label, "") for label in fact_labels]
-        table.add_row(
+    header = ["name", "model", "method", "target", "GPUs", *fact_labels, "summary"]
+    lines = [
+        [
             row["name"],
             row["model"],
             row["method"],
             row["target"],
-            f"{row['gpus']}× {row['gpu']}",
-            *facts,
+            recipe.hardware.short(),
+            *(row["facts"].get(label, "") for label in fact_labels),
             row["summary"],
-        )
-    rich_console().print(table)
+        ]
+        for row, recipe in zip(rows, recipes, strict=True)
+    ]
+    if sys.stdout.isatty():
+        print_catalogue(header, lines)
+    else:  # for scripts and pagers: plain, one line per recipe, fields tab-separated
+        for line in [header, *lines]:
+            click.echo("\t".join(" ".join(cell.split()) for cell in line))
+
+
+def print_catalogue(header: list[str], lines: list[list[str]]) -> None:
+    """A table on the terminal, one line per recipe, when the terminal is wide enough; otherwise each
+    recipe's name (never cut) beside the rest, wrapped at words."""
+    from rich.measure import Measurement
+    from rich.table import Table
+    from rich.text import Text
+
+    console = rich_console()
+    table = Table(box=None, pad_edge=False)
+    for column in header:
+        table.add_column(column, no_wrap=True)
+    for line in lines:
+        table.add_row(*map(Text, line))
+    natural = Measurement.get(console, console.options.update_width(10_000), table).maximum
+    if natural <= console.width:
+        console.print(table)
+        return
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(no_wrap=True, style="bold")
+    grid.add_column(overflow="fold")
+    for index, line in enumerate(lines):
+        name, model, method, target, gpus, *facts, summary = line
+        labelled = [f"{label} {fact}" for label, fact in zip(header[5:-1], facts, strict=True) if fact]
+        details = [f"{model}, {method}, {target}, {gpus}", ", ".join(labelled), summary]
+        grid.add_row(Text(name), Text("\n".join(detail for detail in details if detail)))
+        if index < len(lines) - 1:
+            grid.add_row("", "")
+    console.print(grid)
 
 
 @cli.command()
@@ -215,20 +247,36 @@ def show(recipe_name: str, as_json: bool) -> None:
         console.print("\nlaunch:\n" + recipe.launch, markup=False)
 
 
+# What an output file's extension says its format is.
+FORMATS_BY_EXTENSION = {".json": "json", ".yml": "yaml", ".yaml": "yaml"}
+
+
 @cli.command(context_settings={"ignore_unknown_options": True})
 @click.argument("recipe_name", metavar="RECIPE")
 @click.argument("overrides", nargs=-1, metavar="[KEY=VALUE]...")
 @click.option(
-    "--format", "fmt", type=click.Choice(["yaml", "json"]), help="Output format (default: the target's)."
+    "--format",
+    "fmt",
+    type=click.Choice(["yaml", "json"]),
+    help="Output format (default: that of -o FILE's extension, .json or .yml/.yaml; else the target's).",
 )
 @click.option(
-    "-o", "--output", type=click.Path(dir_okay=False), help="Write to FILE (atomically) instead of stdout."
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, allow_dash=True),
+    help="Write to FILE (atomically) instead of stdout; `-` is stdout.",
 )
 def render(recipe_name: str, overrides: tuple[str, ...], fmt: str | None, output: str | None) -> None:
     """Render RECIPE with KEY=VALUE overrides into its target's document (validated before it is printed)."""
+    from mft_recipes.output import why_unwritable, why_write_failed, write_text_atomic
     from mft_recipes.recipes import ParameterError, parse_overrides
     from mft_recipes.render import RenderError, emit, render_recipe
 
+    output = None if output == "-" else output
+    if output:
+        fmt = output_format(output, fmt)
+        if reason := why_unwritable(output):
+            fail(f"-o {output}: cannot write it: {reason}")
     recipe = recipe_or_fail(recipe_name)
     try:
         rendered = render_recipe(recipe, parse_overrides(overrides), registry())
@@ -238,7 +286,8 @@ def render(recipe_name: str, overrides: tuple[str, ...], fmt: str | None, output
         click.echo(str(problem), err=True)
     if rendered.errors:
         fail(
-            f"the rendered document is invalid ({len(rendered.errors)} errors); nothing written", EXIT_INVALID
+            f"the rendered document is invalid ({plural(len(rendered.errors), 'error')}); nothing written",
+            EXIT_INVALID,
         )
     for _plugin, warnings in registry().call_each(
         "render_warnings", lambda _: {"rendered": rendered}, plugin_failed
@@ -247,16 +296,36 @@ def render(recipe_name: str, overrides: tuple[str, ...], fmt: str | None, output
             warn(warning)
     text = emit(rendered, fmt)
     if output:
-        from mft_recipes.output import write_text_atomic
-
-        write_text_atomic(output, text)
+        try:
+            write_text_atomic(output, text)
+        except OSError as error:
+            fail(f"-o {output}: {why_write_failed(output, error)}")
         click.echo(f"wrote {output}", err=True)
     else:
         click.echo(text, nl=False)
 
 
+def output_format(path: str, given: str | None) -> str | None:
+    """The format an output file is written in: `given` (--format), else the one its extension names, else
+    the target's (None) for a name with no extension; an extension that says otherwise is a usage error."""
+    from pathlib import Path
+
+    extension = Path(path).suffix.lower()
+    implied = FORMATS_BY_EXTENSION.get(extension)
+    if given and implied and given != implied:
+        fail(f"-o {path}: its extension says {implied}, --format says {given}; make them agree")
+    if given or implied or not extension:
+        return given or implied
+    known = ", ".join(FORMATS_BY_EXTENSION)
+    fail(
+        f"-o {path}: no format has the extension {extension!r} ({known}); name the file so, or give --format"
+    )
+
+
 @cli.command()
-@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, allow_dash=True))
+@click.argument(
+    "files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, allow_dash=True)
+)
 @click.option("--kind", help="The kind of every file (default: told from each file).")
 @click.option(
     "--gpus", type=click.IntRange(min=1), help="GPUs the configs will run on (enables batch checks)."

@@ -21,7 +21,11 @@ FIELDS = {"memory_gib": float, "bf16_tflops": float, "usd_per_hour": float}
 
 
 class GpuTableError(ValueError):
-    """A GPU table that cannot be read, or a GPU name it does not have."""
+    """A GPU table that cannot be read, or a GPU name it does not have: a usage error."""
+
+
+class InvalidGpuTable(GpuTableError):
+    """A GPU table file that was read and is not a valid table: invalid input."""
 
 
 @dataclass(frozen=True)
@@ -77,8 +81,11 @@ def _read_table(path: Path) -> dict[str, Gpu]:
     except OSError as error:
         raise GpuTableError(f"{path}: cannot read the GPU table ({error.strerror})") from None
     except yaml.YAMLError as error:
-        raise GpuTableError(f"{path}: not YAML or JSON ({error})") from None
-    return _parse(data, str(path))
+        raise InvalidGpuTable(f"{path}: not YAML or JSON ({error})") from None
+    try:
+        return _parse(data, str(path))
+    except GpuTableError as error:
+        raise InvalidGpuTable(str(error)) from None
 
 
 def _load_yaml(text: str) -> Any:

@@ -64,6 +64,17 @@ def test_an_exception_in_a_hook_names_the_plugin() -> None:
     assert_builtins_intact(registry)
 
 
+def test_requires_one_of_must_name_declared_parameters(tmp_path: Path) -> None:
+    bad = recipe_file(tmp_path, "bad-group", requires_one_of=[["lora_r", "lora_rank"]])
+    registry = build_registry(extra_plugins=[("sloppy", RecipesPlugin(bad))])
+    (error,) = registry.errors
+    assert (
+        error
+        == f"plugin 'sloppy': invalid recipe, skipped: {bad}: requires_one_of names lora_rank, not parameters"
+    )
+    assert_builtins_intact(registry)
+
+
 def test_a_recipe_that_fails_its_schema_is_skipped_with_its_file_line_and_key(tmp_path: Path) -> None:
     bad = recipe_file(tmp_path, "bad-method", method="qlora4")
     good = recipe_file(tmp_path, "good-one")

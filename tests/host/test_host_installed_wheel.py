@@ -77,7 +77,7 @@ def test_list_shows_every_recipe(installed: Venv) -> None:
     table = installed.mft("list")
     assert table.returncode == 0, table.stderr
     for name, recipe in RECIPES.items():
-        line = next((line for line in table.stdout.splitlines() if line.startswith(name + " ")), None)
+        line = next((line for line in table.stdout.splitlines() if line.startswith(name + "\t")), None)
         assert line is not None, f"{name} missing from `list`:\n{table.stdout}"
         assert recipe["model"] in line and recipe["target"] in line
 
@@ -192,7 +192,10 @@ def test_light_commands_import_no_heavy_library(installed: Venv, tmp_path: Path,
         (sentinels / name / "__init__.py").write_text(SENTINEL.format(name=name))
     probe = tmp_path / "probe.py"
     probe.write_text(PROBE.format(heavy=HEAVY_MODULES))
-    outputs = [str(tmp_path / f"{name}.out") for name in RECIPES]
+    outputs = [
+        str(tmp_path / f"{name}.{'json' if recipe['target'] == 'la-plateforme' else 'yml'}")
+        for name, recipe in RECIPES.items()
+    ]
     renders = [
         ["render", name, *required_overrides(recipe["parameters"]), "-o", output]
         for (name, recipe), output in zip(RECIPES.items(), outputs, strict=True)

@@ -20,6 +20,7 @@ from mft_recipes.recipes import ParameterError
 from mft_recipes.render import render_recipe
 from mft_recipes.schemas import load_schema
 from mft_recipes.validation import validate_document
+from tests.refusals import assert_refused
 
 REPO = Path(__file__).resolve().parents[2]
 LABELS = {
@@ -103,6 +104,21 @@ def test_the_classifier_labels_are_required_and_given_as_yaml_lists():
     result = CliRunner().invoke(cli, ["render", "platform-classifier", "training_file=f", *words])
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["classifier_targets"][0]["labels"] == ["Electronics", "Home"]
+
+
+@pytest.mark.parametrize("recipe", ["platform-mistral-7b", "platform-classifier"])
+def test_training_steps_null_without_epochs_is_a_usage_error(recipe):
+    """A payload with neither says nothing of how long to train: refused at render, naming both."""
+    words = [f"{name}={json.dumps(labels)}" for name, labels in LABELS.items()]
+    words = words if recipe == "platform-classifier" else []
+    result = CliRunner().invoke(cli, ["render", recipe, "training_file=f", "training_steps=null", *words])
+    assert_refused(result, 2, "none of training_steps, epochs is set", "training_steps=... or epochs=...")
+    assert result.stdout == ""
+    by_epochs = CliRunner().invoke(
+        cli, ["render", recipe, "training_file=f", "training_steps=null", "epochs=2", *words]
+    )
+    assert by_epochs.exit_code == 0, by_epochs.output
+    assert json.loads(by_epochs.stdout)["hyperparameters"]["epochs"] == 2
 
 
 @pytest.mark.parametrize("recipe", ["platform-mistral-7b", "platform-classifier"])
