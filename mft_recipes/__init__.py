@@ -11,7 +11,8 @@ This module is the API for plugins, the one thing a plugin imports (as `import l
 It holds `hookimpl`, every value a hook registers (Architecture, DocumentKind, Exporter, Generator,
 Metric, Recipe with its RecipeParameter and Hardware, Target, Validator) or is given (Registry,
 RenderContext, RenderedDocument, ValidationContext, and the Problem a validator yields), and the CLI
-helpers a plugin's commands use (`fail`, `print_json`, `recipe_or_fail`, EXIT_INVALID and EXIT_USAGE).
+helpers a plugin's commands use (`fail`, `print_json`, `recipe_or_fail`, the `InputFile` parameter type,
+EXIT_INVALID and EXIT_USAGE).
 The hooks themselves are documented in mft_recipes.hookspecs and docs/plugins.md.
 
 Importing it loads the host (click, pluggy, jsonschema, PyYAML), which every command loads anyway;
@@ -21,7 +22,7 @@ nothing heavy (torch, transformers, ...) is imported here.
 __version__ = "0.1.0"  # before the imports below: the modules they load read it
 
 from mft_recipes.architectures import Architecture
-from mft_recipes.cli import EXIT_INVALID, EXIT_USAGE, fail, print_json, recipe_or_fail
+from mft_recipes.cli import EXIT_INVALID, EXIT_USAGE, InputFile, fail, print_json, recipe_or_fail
 from mft_recipes.documents import DocumentKind
 from mft_recipes.hookspecs import hookimpl
 from mft_recipes.host import Registry
@@ -39,6 +40,7 @@ __all__ = [
     "Exporter",
     "Generator",
     "Hardware",
+    "InputFile",
     "KeyPath",
     "Metric",
     "Problem",

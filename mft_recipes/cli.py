@@ -9,6 +9,7 @@ pip command), a malformed URL.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -27,6 +28,25 @@ EXIT_USAGE = 2  # the command line asks for something that cannot be done as ask
 
 def registry() -> Registry:
     return get_registry()
+
+
+class InputFile(click.Path):
+    """An input file: click.Path(exists=True, dir_okay=False) that also opens it. click asks os.access,
+    which says yes to root for any file and to anyone for a socket; a path that cannot be read is a usage
+    error (exit 2) before any work, whoever runs the command. `-` (standard input) is allowed where
+    `allow_dash` says so. Opening does not block: a FIFO (`<(...)`) is read later, as given."""
+
+    def __init__(self, *, allow_dash: bool = False) -> None:
+        super().__init__(exists=True, dir_okay=False, allow_dash=allow_dash)
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        path = super().convert(value, param, ctx)
+        if path != "-":
+            try:
+                os.close(os.open(path, os.O_RDONLY | os.O_NONBLOCK))
+            except OSError as error:
+                self.fail(f"{click.format_filename(path)!r} is not readable: {error.strerror}.", param, ctx)
+        return path
 
 
 def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
@@ -323,9 +343,7 @@ def output_format(path: str, given: str | None) -> str | None:
 
 
 @cli.command()
-@click.argument(
-    "files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, allow_dash=True)
-)
+@click.argument("files", nargs=-1, required=True, type=InputFile(allow_dash=True))
 @click.option("--kind", help="The kind of every file (default: told from each file).")
 @click.option(
     "--gpus", type=click.IntRange(min=1), help="GPUs the configs will run on (enables batch checks)."

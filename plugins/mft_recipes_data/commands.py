@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from mft_recipes import InputFile
 from mft_recipes.cli import EXIT_INVALID, fail, plural, print_json
 
 # Files smaller than this are checked before a progress bar would be worth drawing.
@@ -19,7 +20,7 @@ def data() -> None:
 
 
 @data.command()
-@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@click.argument("files", nargs=-1, required=True, type=InputFile())
 @click.option(
     "--recipe", help="Count for this recipe: its model's tokenizer, sequence_len and batch settings."
 )
@@ -41,7 +42,7 @@ def data() -> None:
     "--validation",
     "validation_files",
     multiple=True,
-    type=click.Path(exists=True, dir_okay=False),
+    type=InputFile(),
     help="A validation file, checked with the validation limits.",
 )
 @click.option(
@@ -213,7 +214,7 @@ def _os_error(error: OSError) -> str:
 
 
 @data.command()
-@click.argument("source", metavar="INPUT", type=click.Path(exists=True, dir_okay=False))
+@click.argument("source", metavar="INPUT", type=InputFile())
 @click.option(
     "-o", "--output", required=True, type=click.Path(dir_okay=False), help="The JSONL file to write."
 )
@@ -370,7 +371,7 @@ def _mapping(options: dict[str, Any], given: list[str]) -> Any:
 
 
 @data.command()
-@click.argument("source", metavar="INPUT", type=click.Path(exists=True, dir_okay=False))
+@click.argument("source", metavar="INPUT", type=InputFile())
 @click.option(
     "--train", "train", required=True, type=click.Path(dir_okay=False), help="Training file to write."
 )

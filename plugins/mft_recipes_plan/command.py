@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from mft_recipes import InputFile
 from mft_recipes_plan.plan import Plan, PlanError, PlanOptions, ServingQuestion, plan_rendered
 from mft_recipes_plan.rendering import render_for_plan
 
@@ -52,7 +53,7 @@ class TokenCount(click.ParamType):
     "--data",
     "data_files",
     multiple=True,
-    type=click.Path(exists=True, dir_okay=False),
+    type=InputFile(),
     help="Training JSONL FILE: its tokens are counted exactly with the data checker (repeatable).",
 )
 @click.option(
@@ -62,7 +63,7 @@ class TokenCount(click.ParamType):
 )
 @click.option(
     "--gpu-table",
-    type=click.Path(exists=True, dir_okay=False),
+    type=InputFile(),
     help="YAML/JSON GPU table replacing or adding entries (also $MFT_RECIPES_GPU_TABLE).",
 )
 @click.option(

@@ -17,7 +17,7 @@ each command's own mistakes in depth; this one holds every command to the same c
 
 from __future__ import annotations
 
-import os
+import socket
 import stat
 import sys
 from pathlib import Path
@@ -27,7 +27,6 @@ import pytest
 from tests.refusals import assert_refused, mft
 
 CHAT = '{"messages": [{"role": "user", "content": "Hi?"}, {"role": "assistant", "content": "Hello."}]}\n'
-AS_ROOT = pytest.mark.skipif(os.geteuid() == 0, reason="root reads a file of mode 000")
 ENV = {"MISTRAL_API_KEY": "test-key", "MISTRAL_SERVER_URL": "http://127.0.0.1:9"}
 
 
@@ -41,9 +40,10 @@ def inputs(tmp_path: Path) -> Path:
     (tmp_path / "notes.txt").write_text("a file, not a folder\n")
     (tmp_path / "folder").mkdir()
     (tmp_path / "adapter").mkdir()
-    locked = tmp_path / "locked.yml"
-    locked.write_text(good.read_text())
-    locked.chmod(0)
+    # A path that exists and cannot be read, whoever runs the tests (root reads a file of mode 000; nobody
+    # reads a socket): os.access says yes to both, so only opening it tells.
+    with socket.socket(socket.AF_UNIX) as server:
+        server.bind(str(tmp_path / "locked.yml"))
     (tmp_path / "train.jsonl").write_text(CHAT * 2)
     (tmp_path / "broken.jsonl").write_text('{"messages": [{"role": "assistant", "content": "Hi."}]}\n')
     (tmp_path / "faq.csv").write_text("question,answer\nWhat?,That.\n")
@@ -160,12 +160,9 @@ CASES: dict[str, tuple] = {
         ["platform", "submit", "mixtral", "--train", "{d}/train.jsonl"], 2, ["no recipe 'mixtral'"],
     ),
 }  # fmt: skip
-UNREADABLE = {"validate: an unreadable file", "data check: an unreadable file"}
 
 
-@pytest.mark.parametrize(
-    "name", [pytest.param(name, marks=AS_ROOT) if name in UNREADABLE else name for name in CASES]
-)
+@pytest.mark.parametrize("name", list(CASES))
 def test_every_command_keeps_the_exit_code_contract(
     name: str, inputs: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
