@@ -1,34 +1,70 @@
 """The `mft-recipes` command. Each command is a thin shell over a function of the host.
 
-Exit codes: 0 ok; 1 the input is invalid (validation failed); 2 usage error (unknown recipe, parameter
-or option, a bad override value).
+Exit codes, for every command (plugins' too): 0 ok; 1 the input was read and is invalid, or a check
+failed; 2 usage: an unknown recipe, parameter or option, a bad value, a missing or unreadable path, a
+folder where a file is expected, an output that cannot be written, a missing optional extra (with the
+pip command), a malformed URL.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sys
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
 from mft_recipes import __version__
-from mft_recipes.host import Registry, add_plugin_commands, get_registry
+from mft_recipes.host import PluginInfo, Registry, add_plugin_commands, get_registry
 
-EXIT_INVALID = 1
-EXIT_USAGE = 2
+if TYPE_CHECKING:
+    from mft_recipes.recipes import Recipe
+
+EXIT_INVALID = 1  # the input was read and is invalid, or a check failed
+EXIT_USAGE = 2  # the command line asks for something that cannot be done as asked
 
 
 def registry() -> Registry:
     return get_registry()
 
 
-def fail(message: str, code: int = EXIT_USAGE) -> None:
+class InputFile(click.Path):
+    """An input file: click.Path(exists=True, dir_okay=False) that also opens it. click asks os.access,
+    which says yes to root for any file and to anyone for a socket; a path that cannot be read is a usage
+    error (exit 2) before any work, whoever runs the command. `-` (standard input) is allowed where
+    `allow_dash` says so. Opening does not block: a FIFO (`<(...)`) is read later, as given."""
+
+    def __init__(self, *, allow_dash: bool = False) -> None:
+        super().__init__(exists=True, dir_okay=False, allow_dash=allow_dash)
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        path = super().convert(value, param, ctx)
+        if path != "-":
+            try:
+                os.close(os.open(path, os.O_RDONLY | os.O_NONBLOCK))
+            except OSError as error:
+                self.fail(f"{click.format_filename(path)!r} is not readable: {error.strerror}.", param, ctx)
+        return path
+
+
+def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
+    """Print `mft-recipes: error: MESSAGE` on stderr and exit with `code` (2, a usage error, unless told)."""
     click.echo(f"mft-recipes: error: {message}", err=True)
     sys.exit(code)
 
 
+def plural(number: int, noun: str) -> str:
+    """`3 examples`, `1 example`, `1 try` (a noun ending in consonant + y takes -ies)."""
+    if number == 1:
+        return f"{number:,} {noun}"
+    many = noun[:-1] + "ies" if noun.endswith("y") and noun[-2:-1] not in tuple("aeiou") else noun + "s"
+    return f"{number:,} {many}"
+
+
 def print_json(data: Any) -> None:
+    """Print what a `--json` option promises: `data` as indented JSON on stdout."""
     click.echo(json.dumps(data, indent=2, sort_keys=False))
 
 
@@ -39,7 +75,8 @@ def rich_console() -> Any:
     return Console(soft_wrap=False, width=None if sys.stdout.isatty() else 200)
 
 
-def recipe_or_fail(name: str) -> Any:
+def recipe_or_fail(name: str) -> Recipe:
+    """The registered recipe `name`, or a usage error that suggests the closest names."""
     recipes = registry().recipes
     if name not in recipes:
         import difflib
@@ -50,14 +87,23 @@ def recipe_or_fail(name: str) -> Any:
     return recipes[name]
 
 
-def recipe_facts(recipe: Any) -> dict[str, str]:
-    """What plugins say about a recipe in short (the plan), merged; a failing plugin is skipped."""
+def warn(message: str) -> None:
+    click.echo(f"mft-recipes: warning: {message}", err=True)
+
+
+def plugin_failed(plugin: PluginInfo, message: str) -> None:
+    """Report a plugin's hook that raised during a command (call_each has skipped it)."""
+    warn(f"plugin {plugin.name!r}: {message}")
+
+
+def recipe_facts(recipe: Recipe, failed: Callable[[PluginInfo, str], None] = plugin_failed) -> dict[str, str]:
+    """What plugins say about a recipe in short (the plan), merged: the first plugin to give a label keeps
+    it, as with names. A plugin that raises is passed to `failed` and skipped."""
     facts: dict[str, str] = {}
-    try:
-        for contribution in registry().plugin_manager.hook.recipe_facts(recipe=recipe, registry=registry()):
-            facts.update(contribution or {})
-    except Exception as error:
-        click.echo(f"mft-recipes: warning: recipe facts unavailable: {error}", err=True)
+    arguments = {"recipe": recipe, "registry": registry()}
+    for _plugin, contribution in registry().call_each("recipe_facts", lambda _: arguments, failed):
+        for label, text in (contribution or {}).items():
+            facts.setdefault(label, text)
     return facts
 
 
@@ -85,6 +131,11 @@ def cli() -> None:
 def list_command(as_json: bool) -> None:
     """List the recipes: name, model, method, target, GPUs, summary."""
     recipes = sorted(registry().recipes.values(), key=lambda recipe: recipe.name)
+    failures: dict[str, None] = {}  # a plugin failing for every recipe is reported once
+
+    def failed(plugin: PluginInfo, message: str) -> None:
+        failures[f"plugin {plugin.name!r}: {message}"] = None
+
     rows: list[dict[str, Any]] = [
         {
             "name": recipe.name,
@@ -95,32 +146,64 @@ def list_command(as_json: bool) -> None:
             "gpu": recipe.hardware.gpu,
             "summary": recipe.title,
             "plugin": recipe.plugin,
-            "facts": recipe_facts(recipe),
+            "facts": recipe_facts(recipe, failed),
         }
         for recipe in recipes
     ]
+    for failure in failures:
+        warn(failure)
     if as_json:
         print_json(rows)
         return
-    from rich.table import Table
-
-    table = Table(box=None, pad_edge=False)
     fact_labels = list(dict.fromkeys(label for row in rows for label in row["facts"]))
-    for column in ["name", "model", "method", "target", "GPUs", *fact_labels]:
-        table.add_column(column, no_wrap=True)
-    table.add_column("summary", overflow="fold")
-    for row in rows:
-        facts = [row["facts"].get(label, "") for label in fact_labels]
-        table.add_row(
+    header = ["name", "model", "method", "target", "GPUs", *fact_labels, "summary"]
+    lines = [
+        [
             row["name"],
             row["model"],
             row["method"],
             row["target"],
-            f"{row['gpus']}× {row['gpu']}",
-            *facts,
+            recipe.hardware.short(),
+            *(row["facts"].get(label, "") for label in fact_labels),
             row["summary"],
-        )
-    rich_console().print(table)
+        ]
+        for row, recipe in zip(rows, recipes, strict=True)
+    ]
+    if sys.stdout.isatty():
+        print_catalogue(header, lines)
+    else:  # for scripts and pagers: plain, one line per recipe, fields tab-separated
+        for line in [header, *lines]:
+            click.echo("\t".join(" ".join(cell.split()) for cell in line))
+
+
+def print_catalogue(header: list[str], lines: list[list[str]]) -> None:
+    """A table on the terminal, one line per recipe, when the terminal is wide enough; otherwise each
+    recipe's name (never cut) beside the rest, wrapped at words."""
+    from rich.measure import Measurement
+    from rich.table import Table
+    from rich.text import Text
+
+    console = rich_console()
+    table = Table(box=None, pad_edge=False)
+    for column in header:
+        table.add_column(column, no_wrap=True)
+    for line in lines:
+        table.add_row(*map(Text, line))
+    natural = Measurement.get(console, console.options.update_width(10_000), table).maximum
+    if natural <= console.width:
+        console.print(table)
+        return
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(no_wrap=True, style="bold")
+    grid.add_column(overflow="fold")
+    for index, line in enumerate(lines):
+        name, model, method, target, gpus, *facts, summary = line
+        labelled = [f"{label} {fact}" for label, fact in zip(header[5:-1], facts, strict=True) if fact]
+        details = [f"{model}, {method}, {target}, {gpus}", ", ".join(labelled), summary]
+        grid.add_row(Text(name), Text("\n".join(detail for detail in details if detail)))
+        if index < len(lines) - 1:
+            grid.add_row("", "")
+    console.print(grid)
 
 
 @cli.command()
@@ -184,20 +267,36 @@ def show(recipe_name: str, as_json: bool) -> None:
         console.print("\nlaunch:\n" + recipe.launch, markup=False)
 
 
+# What an output file's extension says its format is.
+FORMATS_BY_EXTENSION = {".json": "json", ".yml": "yaml", ".yaml": "yaml"}
+
+
 @cli.command(context_settings={"ignore_unknown_options": True})
 @click.argument("recipe_name", metavar="RECIPE")
 @click.argument("overrides", nargs=-1, metavar="[KEY=VALUE]...")
 @click.option(
-    "--format", "fmt", type=click.Choice(["yaml", "json"]), help="Output format (default: the target's)."
+    "--format",
+    "fmt",
+    type=click.Choice(["yaml", "json"]),
+    help="Output format (default: that of -o FILE's extension, .json or .yml/.yaml; else the target's).",
 )
 @click.option(
-    "-o", "--output", type=click.Path(dir_okay=False), help="Write to FILE (atomically) instead of stdout."
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, allow_dash=True),
+    help="Write to FILE (atomically) instead of stdout; `-` is stdout.",
 )
 def render(recipe_name: str, overrides: tuple[str, ...], fmt: str | None, output: str | None) -> None:
     """Render RECIPE with KEY=VALUE overrides into its target's document (validated before it is printed)."""
+    from mft_recipes.output import why_unwritable, why_write_failed, write_text_atomic
     from mft_recipes.recipes import ParameterError, parse_overrides
     from mft_recipes.render import RenderError, emit, render_recipe
 
+    output = None if output == "-" else output
+    if output:
+        fmt = output_format(output, fmt)
+        if reason := why_unwritable(output):
+            fail(f"-o {output}: cannot write it: {reason}")
     recipe = recipe_or_fail(recipe_name)
     try:
         rendered = render_recipe(recipe, parse_overrides(overrides), registry())
@@ -207,35 +306,73 @@ def render(recipe_name: str, overrides: tuple[str, ...], fmt: str | None, output
         click.echo(str(problem), err=True)
     if rendered.errors:
         fail(
-            f"the rendered document is invalid ({len(rendered.errors)} errors); nothing written", EXIT_INVALID
+            f"the rendered document is invalid ({plural(len(rendered.errors), 'error')}); nothing written",
+            EXIT_INVALID,
         )
-    try:
-        for warnings in registry().plugin_manager.hook.render_warnings(rendered=rendered):
-            for warning in warnings or ():
-                click.echo(f"mft-recipes: warning: {warning}", err=True)
-    except Exception as error:
-        click.echo(f"mft-recipes: warning: a render check failed: {error}", err=True)
+    for _plugin, warnings in registry().call_each(
+        "render_warnings", lambda _: {"rendered": rendered}, plugin_failed
+    ):
+        for warning in warnings or ():
+            warn(warning)
     text = emit(rendered, fmt)
     if output:
-        from mft_recipes.output import write_text_atomic
-
-        write_text_atomic(output, text)
+        try:
+            write_text_atomic(output, text)
+        except OSError as error:
+            fail(f"-o {output}: {why_write_failed(output, error)}")
         click.echo(f"wrote {output}", err=True)
     else:
         click.echo(text, nl=False)
 
 
+def output_format(path: str, given: str | None) -> str | None:
+    """The format an output file is written in: `given` (--format), else the one its extension names, else
+    the target's (None) for a name with no extension; an extension that says otherwise is a usage error."""
+    from pathlib import Path
+
+    extension = Path(path).suffix.lower()
+    implied = FORMATS_BY_EXTENSION.get(extension)
+    if given and implied and given != implied:
+        fail(f"-o {path}: its extension says {implied}, --format says {given}; make them agree")
+    if given or implied or not extension:
+        return given or implied
+    known = ", ".join(FORMATS_BY_EXTENSION)
+    fail(
+        f"-o {path}: no format has the extension {extension!r} ({known}); name the file so, or give --format"
+    )
+
+
 @cli.command()
-@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, allow_dash=True))
+@click.argument("files", nargs=-1, required=True, type=InputFile(allow_dash=True))
 @click.option("--kind", help="The kind of every file (default: told from each file).")
 @click.option(
     "--gpus", type=click.IntRange(min=1), help="GPUs the configs will run on (enables batch checks)."
+)
+@click.option(
+    "--gpu",
+    metavar="NAME",
+    help="The GPU model they will run on, from the plan's GPU table (h100-80gb, ...; see "
+    "`mft-recipes plan RECIPE --gpu list`): --deep takes its compute capability, bf16, fp8 and tf32 from it.",
+)
+@click.option(
+    "--cwd",
+    type=click.Path(exists=True, file_okay=False),
+    help="The directory the trainer will be launched from, which relative paths (deepspeed: ...) resolve "
+    "against, as axolotl resolves them (default: the current directory).",
 )
 @click.option("--deep", is_flag=True, help="Also run plugins' deep checks (real trainer, real model; slow).")
 @click.option(
     "--json", "as_json", is_flag=True, help="Print problems as JSON (schemas/problems.schema.json)."
 )
-def validate(files: tuple[str, ...], kind: str | None, gpus: int | None, deep: bool, as_json: bool) -> None:
+def validate(
+    files: tuple[str, ...],
+    kind: str | None,
+    gpus: int | None,
+    gpu: str | None,
+    cwd: str | None,
+    deep: bool,
+    as_json: bool,
+) -> None:
     """Validate axolotl configs, La Plateforme job payloads or DeepSpeed configs. Exit 1 on any error."""
     from mft_recipes.documents import DocumentError, load_document
     from mft_recipes.problems import Problem
@@ -249,7 +386,7 @@ def validate(files: tuple[str, ...], kind: str | None, gpus: int | None, deep: b
         try:
             loaded = load_document(file)
             detected = kind or detect_kind(loaded.data, registry())
-            problems = validate_loaded(loaded, registry(), detected, gpus, deep)
+            problems = validate_loaded(loaded, registry(), detected, gpus, deep, gpu=gpu, cwd=cwd)
         except (DocumentError, UnknownKindError) as error:
             problems = [Problem(str(error).removeprefix(f"{file}: "), code="unreadable", file=file)]
         results.append(("<stdin>" if file == "-" else file, detected, problems))
@@ -296,5 +433,5 @@ def main() -> None:
     """Entry point of the console script: load plugins, add their commands, run."""
     add_plugin_commands(registry(), cli)
     for error in registry().errors:
-        click.echo(f"mft-recipes: warning: {error}", err=True)
+        warn(error)
     cli(prog_name="mft-recipes")

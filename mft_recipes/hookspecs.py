@@ -1,85 +1,164 @@
-"""Every extension point of mft-recipes. A hook's docstring is its documentation.
+"""Every extension point of mft-recipes. A hook's docstring is its documentation (docs/plugins.md is
+generated from this file by scripts/update_plugin_docs.py).
 
-Hooks follow the `register_*(register)` shape (as in simonw/llm): the host passes a `register`
-callable and the plugin calls it once per thing it contributes. The host calls each plugin's
-implementation on its own, so one broken plugin is reported by name and the others keep working.
+A plugin implements a hook with a function of the same name marked `@mft_recipes.hookimpl`; it may
+leave out arguments it does not need. Every type named below is importable from `mft_recipes`. How the
+host calls hooks:
+
+- Each plugin's implementation is called on its own, in load order: the built-in plugins first, then
+  the others by entry-point name (first loaded, first called; not pluggy's last-in-first-out). A later
+  plugin sees what the earlier ones did.
+- An implementation that raises is reported with its plugin's name and skipped; the other plugins are
+  still called.
+- pluggy's `tryfirst`, `trylast`, `wrapper` and `hookwrapper` options, and a hookimpl whose name is no
+  hook here (unless it is marked `optionalhook=True`), make the host refuse the plugin when it loads.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pluggy
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from pathlib import Path
+
+    import click
+
+    from mft_recipes.architectures import Architecture
+    from mft_recipes.documents import DocumentKind
+    from mft_recipes.host import Registry
+    from mft_recipes.recipes import Recipe
+    from mft_recipes.render import Generator, RenderContext, RenderedDocument, Target
+    from mft_recipes.steps import Exporter, Metric
+    from mft_recipes.validation import Validator
 
 hookspec = pluggy.HookspecMarker("mft_recipes")
 hookimpl = pluggy.HookimplMarker("mft_recipes")
 
-
-@hookspec
-def register_architectures(register: Any) -> None:
-    """Register model architectures: `register(Architecture(...))` (mft_recipes.architectures)."""
-
-
-@hookspec
-def register_recipes(register: Any) -> None:
-    """Register recipes: `register(path_to_recipe_yaml)` or `register(Recipe)` (mft_recipes.recipes)."""
+# -------------------------------------------------------------------------------------------------------
+# Registration hooks: called once per process, in this order (scripts/update_plugin_docs.py says more)
+# -------------------------------------------------------------------------------------------------------
 
 
 @hookspec
-def register_document_kinds(register: Any) -> None:
-    """Register kinds of documents `validate` knows: `register(DocumentKind(...))` (mft_recipes.documents)."""
+def register_architectures(register: Callable[[Architecture], None]) -> None:
+    """Register model architectures: the published config values recipes, generators and `plan` use.
 
-
-@hookspec
-def register_targets(register: Any) -> None:
-    """Register render targets: `register(Target(...))`, what a recipe's document becomes (mft_recipes.render)."""
-
-
-@hookspec
-def register_generators(register: Any) -> None:
-    """Register generators: `register(Generator(...))`, named code that computes part of a document.
-
-    A recipe asks for one with a mapping `{$generate: NAME, ...arguments}` anywhere in its document.
+    :param register: Call it with an `Architecture` for each model. Recipes name one by its `name`;
+        `base_model` values are matched by its `hub_ids`.
     """
 
 
 @hookspec
-def register_validators(register: Any) -> None:
-    """Register validators: `register(Validator(...))`, checks beyond the JSON Schema (mft_recipes.validation)."""
+def register_document_kinds(register: Callable[[DocumentKind], None]) -> None:
+    """Register kinds of documents `validate` knows (an axolotl config, a La Plateforme job payload).
 
-
-@hookspec
-def register_commands(cli: Any) -> None:
-    """Add click commands or groups to the `mft-recipes` CLI: `cli.add_command(...)`."""
-
-
-@hookspec
-def adjust_document(document: dict[str, Any], context: Any) -> None:
-    """Change a rendered document in place before it is validated and emitted.
-
-    `context` is the mft_recipes.render.RenderContext (recipe, parameters, architecture, target).
+    :param register: Call it with a `DocumentKind` for each kind: its JSON Schema (a name in schemas/ or
+        a path the plugin ships) and a `detect(document)` function that tells a loaded document of this
+        kind. `validate` tries the kinds in load order.
     """
 
 
 @hookspec
-def register_exporters(register: Any) -> None:
-    """Register exporters: `register(Exporter(...))`, which turn a trained adapter into what a server
-    loads (an adapter checked for vLLM, or a merged model) and say how to serve it (mft_recipes.steps)."""
+def register_targets(register: Callable[[Target], None]) -> None:
+    """Register render targets: what a recipe's document becomes.
+
+    :param register: Call it with a `Target` for each: its name (a recipe's `target`), the document kind
+        its output is validated as, and the format it is written in by default ("yaml" or "json").
+    """
 
 
 @hookspec
-def register_metrics(register: Any) -> None:
-    """Register evaluation metrics: `register(Metric(...))`, computed by `eval` over predictions and
-    references (mft_recipes.steps)."""
+def register_generators(register: Callable[[Generator], None]) -> None:
+    """Register generators: named code that computes part of a document.
+
+    A recipe asks for one with a mapping `{$generate: NAME, ...arguments}` anywhere in its document; it
+    is replaced by `function(arguments, context)`, the arguments filled in first.
+
+    :param register: Call it with a `Generator` for each.
+    """
 
 
 @hookspec
-def recipe_facts(recipe: Any, registry: Any) -> dict[str, str] | None:
-    """Short facts about a recipe for `list` and `show`, as {label: text} (for example the plan's
-    trainable parameters, memory per GPU, and whether it fits the recipe's hardware)."""
+def register_recipes(register: Callable[[Recipe | Path], None]) -> None:
+    """Register recipes.
+
+    :param register: Call it with the path of a recipe file (checked against
+        schemas/recipe.schema.json; one that fails is reported with its file, line and key, and skipped)
+        or with a `Recipe`. A recipe naming an architecture or target nobody registered is skipped.
+    """
 
 
 @hookspec
-def render_warnings(rendered: Any) -> list[str] | None:
-    """Warnings `render` prints on stderr about a rendered document (mft_recipes.render.RenderedDocument),
-    for example that its plan does not fit the hardware the recipe names."""
+def register_validators(register: Callable[[Validator], None]) -> None:
+    """Register validators: checks beyond the JSON Schema, run by `validate` and on every rendered document.
+
+    :param register: Call it with a `Validator` for each: the document kinds it applies to and a
+        `check(document, context)` that yields `Problem`s. One that raises becomes a `validator-crashed`
+        problem; the others still run. A `deep` validator runs only on `validate --deep`.
+    """
+
+
+@hookspec
+def register_exporters(register: Callable[[Exporter], None]) -> None:
+    """Register exporters: they turn a trained adapter into what a server loads (an adapter checked for
+    vLLM, or a merged model) and say how to serve it (`export`).
+
+    :param register: Call it with an `Exporter` for each.
+    """
+
+
+@hookspec
+def register_metrics(register: Callable[[Metric], None]) -> None:
+    """Register evaluation metrics, computed by `eval` over predictions and references.
+
+    :param register: Call it with a `Metric` for each.
+    """
+
+
+@hookspec
+def register_commands(cli: click.Group) -> None:
+    """Add commands to the `mft-recipes` CLI. They are listed after the built-in commands, in load order.
+
+    :param cli: The `mft-recipes` click group: call `cli.add_command(...)` with click commands or groups.
+        Import heavy libraries inside the command, not here: `--help` loads every plugin.
+    """
+
+
+# -------------------------------------------------------------------------------------------------------
+# Per-call hooks: called each time the host does what they are about
+# -------------------------------------------------------------------------------------------------------
+
+
+@hookspec
+def adjust_document(document: dict[str, Any], context: RenderContext) -> None:
+    """Change a rendered document before it is validated and emitted (`render`, and every command that
+    renders a recipe). Each plugin's implementation gets the document as the previous ones left it; one
+    that raises is undone: the document is rendered without its changes, with a `plugin-crashed` warning.
+
+    :param document: The document, recipe parameters and generators filled in; change it in place.
+    :param context: The recipe, its resolved parameters, architecture and target.
+    """
+
+
+@hookspec
+def recipe_facts(recipe: Recipe, registry: Registry) -> dict[str, str] | None:
+    """Short facts about a recipe that `list` and `show` print (the plan's trainable parameters, memory
+    per GPU, whether it fits the recipe's hardware). Called for each recipe they show; return None to
+    say nothing. When two plugins give the same label, the first keeps it.
+
+    :param recipe: A registered recipe.
+    :param registry: Everything the plugins registered (architectures, targets, ...).
+    """
+
+
+@hookspec
+def render_warnings(rendered: RenderedDocument) -> list[str] | None:
+    """Warnings `render` prints on stderr about the document it is about to emit (for example that its
+    plan does not fit the hardware the recipe names). Return None or an empty list for none.
+
+    :param rendered: The rendered, validated document, with its recipe, target, parameters and the
+        overrides the user gave.
+    """

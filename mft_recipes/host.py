@@ -1,13 +1,15 @@
 """The plugin manager: built-in plugins and third-party ones, all from the entry-point group "mft_recipes".
 
-Every plugin is loaded and asked for its contributions on its own, so an import error, an exception in
-a hook, a recipe that fails its schema or a name already taken is reported with the plugin's name and
-the rest keeps working.
+Every hook call goes through one dispatcher, `Registry.call_each`, which calls each plugin's
+implementation on its own, in load order (built-ins first). So an import error, an exception in a hook,
+a recipe that fails its schema or a name already taken is reported with the plugin's name and the rest
+keeps working. pluggy's own hook calling (last registered first, wrappers, tryfirst/trylast) is not used,
+and a plugin asking for it is refused when it is loaded.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import metadata
@@ -27,6 +29,8 @@ from mft_recipes.validation import Validator
 
 ENTRY_POINT_GROUP = "mft_recipes"
 BUILTIN_DISTRIBUTION = "mft-recipes"
+# pluggy options that reorder or wrap other plugins' implementations: call_each honours none of them.
+UNSUPPORTED_OPTIONS = ("tryfirst", "trylast", "wrapper", "hookwrapper")
 
 
 @dataclass
@@ -79,6 +83,29 @@ class Registry:
                 return None
         return None
 
+    def call_each(
+        self,
+        hook_name: str,
+        arguments: Callable[[PluginInfo], dict[str, Any]],
+        failed: Callable[[PluginInfo, str], None],
+    ) -> Iterator[tuple[PluginInfo, Any]]:
+        """Call every plugin's implementation of `hook_name`, each on its own, and yield (plugin, result).
+
+        Plugins are called in load order: the built-ins first, then the others by entry-point name (first
+        in, first called; not pluggy's last-in-first-out). `arguments(plugin)` gives the hook's arguments
+        for that plugin, just before it is called; an implementation gets the ones it names. One that
+        raises is passed to `failed(plugin, message)` and skipped, and the next plugin is called.
+        """
+        for implementation in getattr(self.plugin_manager.hook, hook_name).get_hookimpls():
+            info = self.plugins[implementation.plugin_name]
+            given = arguments(info)
+            try:
+                result = implementation.function(*(given[name] for name in implementation.argnames))
+            except Exception as error:
+                failed(info, f"{hook_name} raised {type(error).__name__}: {error}")
+                continue
+            yield info, result
+
 
 def _entry_points() -> list[metadata.EntryPoint]:
     points = list(metadata.entry_points(group=ENTRY_POINT_GROUP))
@@ -102,14 +129,51 @@ def build_registry(extra_plugins: Iterable[tuple[str, ModuleType | object]] = ()
         registry.plugins[info.name] = info
         try:
             plugin = entry_point.load()
-            manager.register(plugin, name=info.name)
         except Exception as error:
             info.errors.append(f"failed to load ({type(error).__name__}: {error}); continuing without it")
+            continue
+        _register(manager, info, plugin)
     for name, plugin in extra_plugins:
-        registry.plugins[name] = PluginInfo(name=name, module=getattr(plugin, "__name__", repr(plugin)))
-        manager.register(plugin, name=name)
+        info = PluginInfo(name=name, module=getattr(plugin, "__name__", repr(plugin)))
+        registry.plugins[name] = info
+        _register(manager, info, plugin)
     _collect(registry)
     return registry
+
+
+def _register(manager: pluggy.PluginManager, info: PluginInfo, plugin: object) -> None:
+    """Register a loaded plugin, unless one of its hookimpls is something call_each cannot honour."""
+    try:
+        manager.register(plugin, name=info.name)
+    except Exception as error:  # pluggy's own checks: a hookimpl whose arguments its hookspec lacks
+        info.errors.append(f"failed to load ({type(error).__name__}: {error}); continuing without it")
+        return
+    refusals = [
+        refusal
+        for caller in manager.get_hookcallers(plugin) or []
+        for implementation in caller.get_hookimpls()
+        if implementation.plugin is plugin and (refusal := _refusal(caller, implementation))
+    ]
+    if refusals:
+        manager.unregister(plugin)
+        info.errors.append(f"not loaded: {'; '.join(refusals)}")
+
+
+def _refusal(caller: pluggy.HookCaller, implementation: pluggy.HookImpl) -> str:
+    """Why the host cannot call this hookimpl as its plugin means it, or "" when it can."""
+    if caller.spec is None and not implementation.optionalhook:
+        return (
+            f"hookimpl {caller.name}: mft-recipes has no such hook (its hooks: docs/plugins.md); mark it "
+            "optionalhook=True if it is meant for another version of mft-recipes"
+        )
+    options = [f"{option}=True" for option in UNSUPPORTED_OPTIONS if getattr(implementation, option)]
+    if options:
+        return (
+            f"hookimpl {caller.name}({', '.join(options)}): the host calls each plugin's hooks once, in load "
+            f"order (built-ins first), so {', '.join(UNSUPPORTED_OPTIONS[:-1])} and {UNSUPPORTED_OPTIONS[-1]} "
+            "are not supported"
+        )
+    return ""
 
 
 @cache
@@ -160,13 +224,11 @@ def _each_plugin(
     append_to: list[Any] | None = None,
     prepare: Callable[[Any, str], Any] | None = None,
 ) -> None:
-    hook = getattr(registry.plugin_manager.hook, hook_name)
-    # get_hookimpls() is in registration order (built-ins first); calling the hook would go last-first.
-    for implementation in hook.get_hookimpls():
-        plugin_name = implementation.plugin_name
-        info = registry.plugins.setdefault(plugin_name, PluginInfo(plugin_name, plugin_name))
+    """Call a registration hook of every plugin with a `register` of its own, which files what the plugin
+    registers under its name, first come first served."""
 
-        def register(item: Any, info: PluginInfo = info) -> None:
+    def register_for(info: PluginInfo) -> dict[str, Any]:
+        def register(item: Any) -> None:
             try:
                 item = prepare(item, info.name) if prepare else item
             except RecipeError as error:
@@ -184,22 +246,28 @@ def _each_plugin(
                 append_to.append(item)
             info.add(what, name)
 
-        try:
-            implementation.function(register=register)
-        except Exception as error:
-            info.errors.append(f"{hook_name} raised {type(error).__name__}: {error}")
+        return {"register": register}
+
+    for _ in registry.call_each(hook_name, register_for, _record_failure):
+        pass  # what a registration hook returns means nothing; its `register` calls did the work
+
+
+def _record_failure(info: PluginInfo, message: str) -> None:
+    info.errors.append(message)
 
 
 def add_plugin_commands(registry: Registry, cli: Any) -> None:
     """Let each plugin add its CLI commands; one that fails is reported, not fatal."""
-    for implementation in registry.plugin_manager.hook.register_commands.get_hookimpls():
-        info = registry.plugins.setdefault(
-            implementation.plugin_name, PluginInfo(implementation.plugin_name, "")
-        )
-        before = set(cli.commands)
-        try:
-            implementation.function(cli=cli)
-        except Exception as error:
-            info.errors.append(f"register_commands raised {type(error).__name__}: {error}")
-        for command in sorted(set(cli.commands) - before):
+    known = set(cli.commands)
+
+    def note_added(info: PluginInfo) -> None:
+        for command in sorted(set(cli.commands) - known):
             info.add("command", command)
+        known.update(cli.commands)
+
+    def failed(info: PluginInfo, message: str) -> None:
+        _record_failure(info, message)
+        note_added(info)  # what it added before raising stays in the CLI
+
+    for info, _ in registry.call_each("register_commands", lambda _: {"cli": cli}, failed):
+        note_added(info)

@@ -48,7 +48,11 @@ class Hardware:
     gpu_memory_gb: int
 
     def __str__(self) -> str:
-        return f"{self.gpus}× {self.gpu} ({self.gpu_memory_gb} GB)"
+        return self.short() if not self.gpus else f"{self.short()} ({self.gpu_memory_gb} GB)"
+
+    def short(self) -> str:
+        """`8× h100-80gb`, or `hosted` for a recipe trained on a service's hardware (no GPUs of ours)."""
+        return f"{self.gpus}× {self.gpu}" if self.gpus else self.gpu
 
 
 @dataclass(frozen=True)
@@ -68,6 +72,7 @@ class Recipe:
     source: str = ""
     plugin: str = ""
     tags: tuple[str, ...] = field(default=())
+    requires_one_of: tuple[tuple[str, ...], ...] = field(default=())
 
 
 def load_recipe(path: str | Path, plugin: str = "") -> Recipe:
@@ -90,6 +95,10 @@ def load_recipe(path: str | Path, plugin: str = "") -> Recipe:
             default=spec.get("default"),
             required=spec.get("required", False),
         )
+    groups = tuple(tuple(group) for group in data.get("requires_one_of", ()))
+    for group in groups:
+        if undeclared := [name for name in group if name not in parameters]:
+            raise RecipeError(f"{path}: requires_one_of names {', '.join(undeclared)}, not parameters")
     return Recipe(
         name=data["name"],
         title=data["title"],
@@ -104,6 +113,7 @@ def load_recipe(path: str | Path, plugin: str = "") -> Recipe:
         source=str(path),
         plugin=plugin,
         tags=tuple(data.get("tags", ())),
+        requires_one_of=groups,
     )
 
 
@@ -145,6 +155,10 @@ def resolve_parameters(recipe: Recipe, overrides: dict[str, Any]) -> dict[str, A
             messages.append(f"{name} is required: {parameter.help} (give it as {name}=...)")
         else:
             values[name] = copy.deepcopy(parameter.default)
+    for group in recipe.requires_one_of:
+        if all(values.get(name) is None for name in group):
+            choices = " or ".join(f"{name}=..." for name in group)
+            messages.append(f"none of {', '.join(group)} is set: give one of them ({choices})")
     if messages:
         raise ParameterError(f"recipe {recipe.name!r}: " + "; ".join(messages))
     return values

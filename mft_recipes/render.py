@@ -8,6 +8,7 @@ entries that end up null are dropped, so optional parameters disappear from the 
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 from collections.abc import Callable
@@ -21,7 +22,7 @@ from mft_recipes.recipes import Recipe, resolve_parameters
 from mft_recipes.validation import validate_document
 
 if TYPE_CHECKING:
-    from mft_recipes.host import Registry
+    from mft_recipes.host import PluginInfo, Registry
 
 _PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
@@ -82,12 +83,36 @@ def render_recipe(recipe: Recipe, overrides: dict[str, Any], registry: Registry)
     parameters = resolve_parameters(recipe, overrides)
     target = registry.targets[recipe.target]
     context = RenderContext(recipe, parameters, registry.architectures[recipe.model], target, registry)
-    document = _fill(recipe.document, context, ())
-    registry.plugin_manager.hook.adjust_document(document=document, context=context)
+    file = f"<recipe {recipe.name}>"
+    crashed: list[Problem] = []
+    document = _adjusted(_fill(recipe.document, context, ()), context, registry, file, crashed)
     problems = validate_document(
-        document, target.kind, registry, file=f"<recipe {recipe.name}>", gpus=recipe.hardware.gpus or None
+        document, target.kind, registry, file=file, gpus=recipe.hardware.gpus or None
     )
-    return RenderedDocument(recipe, target, parameters, overrides, document, problems)
+    return RenderedDocument(recipe, target, parameters, overrides, document, crashed + problems)
+
+
+def _adjusted(
+    document: dict[str, Any], context: RenderContext, registry: Registry, file: str, crashed: list[Problem]
+) -> dict[str, Any]:
+    """The document after every plugin's `adjust_document`, each one given a copy of it: a plugin that
+    raises leaves no half-made change behind (it is a warning in `crashed`, and the next one goes on)."""
+    attempt = document
+
+    def arguments(_plugin: PluginInfo) -> dict[str, Any]:
+        nonlocal attempt
+        attempt = copy.deepcopy(document)
+        return {"document": attempt, "context": context}
+
+    def failed(plugin: PluginInfo, message: str) -> None:
+        text = f"plugin {plugin.name!r}: {message}; rendered without its adjustments"
+        crashed.append(
+            Problem(text, code="plugin-crashed", severity="warning", source=plugin.name, file=file)
+        )
+
+    for _plugin, _ in registry.call_each("adjust_document", arguments, failed):
+        document = attempt
+    return document
 
 
 def _fill(node: Any, context: RenderContext, path: tuple[str | int, ...]) -> Any:

@@ -33,31 +33,14 @@ def _validator(schema: dict[str, Any]) -> Any:
 
 
 def check_against_schema(document: Any, schema: str | Path | dict[str, Any]) -> list[Problem]:
-    """Every place where `document` breaks the schema, as problems with key paths."""
+    """Every place where `document` breaks the schema, as problems that name the key path (see
+    schema_errors: what was expected, never the whole value)."""
+    from mft_recipes.schema_errors import problems_of
+
     loaded = schema if isinstance(schema, dict) else load_schema(schema)
-    problems = []
-    for error in sorted(_validator(loaded).iter_errors(document), key=lambda e: list(map(str, e.path))):
-        path = tuple(error.path)
-        message = error.message
-        if error.validator == "additionalProperties" and isinstance(error.instance, dict):
-            allowed = set(error.schema.get("properties", {}))
-            unknown = sorted(set(error.instance) - allowed)
-            for key in unknown:
-                problems.append(Problem(_unknown_key_message(key, allowed), (*path, key), code="unknown-key"))
-            continue
-        if error.validator is None:
-            # A `false` subschema: jsonschema's message would repeat the value, which may be a secret.
-            problems.append(
-                Problem("a value is given where none is allowed", path, code="schema-not-allowed")
-            )
-            continue
-        problems.append(Problem(message, path, code=f"schema-{error.validator}"))
-    return problems
-
-
-def _unknown_key_message(key: str, allowed: set[str]) -> str:
-    import difflib
-
-    close = difflib.get_close_matches(key, sorted(allowed), n=3)
-    hint = f"; did you mean {', '.join(close)}?" if close else ""
-    return f"unknown key {key!r}{hint}"
+    validator = _validator(loaded)
+    problems: dict[tuple[Any, ...], Problem] = {}
+    for error in validator.iter_errors(document):
+        for problem in problems_of(error, validator):
+            problems.setdefault((problem.path, problem.code, problem.message), problem)
+    return sorted(problems.values(), key=lambda problem: list(map(str, problem.path)))

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from mft_recipes.documents import LoadedDocument
-from mft_recipes.problems import Problem
+from mft_recipes.problems import KeyPath, Problem
 from mft_recipes.schemas import check_against_schema
 
 if TYPE_CHECKING:
@@ -17,12 +17,16 @@ if TYPE_CHECKING:
 @dataclass(frozen=True)
 class ValidationContext:
     """What a validator may need besides the document: its kind, its file, the registry (architectures),
-    and the number of GPUs it will run on when that is known (a recipe's hardware, `validate --gpus`)."""
+    the number and model of the GPUs it will run on when known (a recipe's hardware, `validate --gpus`,
+    `--gpu`), and the directory the trainer will be launched from, which relative paths in the document
+    resolve against (`validate --cwd`; None: this process's working directory)."""
 
     kind: str
     registry: Registry
     file: str | None = None
     gpus: int | None = None
+    gpu: str | None = None
+    cwd: str | None = None
 
 
 @dataclass(frozen=True)
@@ -59,15 +63,17 @@ def validate_document(
     registry: Registry,
     *,
     file: str | None = None,
-    lines: dict | None = None,
+    lines: dict[KeyPath, int] | None = None,
     gpus: int | None = None,
     deep: bool = False,
+    gpu: str | None = None,
+    cwd: str | None = None,
 ) -> list[Problem]:
     """All problems of a document of `kind`: schema problems, then each validator's (the deep ones too
     when `deep`), with lines."""
     problems = check_against_schema(document, registry.kinds[kind].schema)
     schema_broken = any(problem.is_error for problem in problems)
-    context = ValidationContext(kind=kind, registry=registry, file=file, gpus=gpus)
+    context = ValidationContext(kind=kind, registry=registry, file=file, gpus=gpus, gpu=gpu, cwd=cwd)
     for validator in registry.validators:
         if kind in validator.kinds and (deep or not validator.deep):
             found = _run_validator(validator, document, context)
@@ -84,11 +90,21 @@ def validate_loaded(
     kind: str | None = None,
     gpus: int | None = None,
     deep: bool = False,
+    gpu: str | None = None,
+    cwd: str | None = None,
 ) -> list[Problem]:
     """Validate a document read from a file, telling its kind when none is given."""
     kind = kind or detect_kind(loaded.data, registry)
     return validate_document(
-        loaded.data, kind, registry, file=loaded.file, lines=loaded.lines, gpus=gpus, deep=deep
+        loaded.data,
+        kind,
+        registry,
+        file=loaded.file,
+        lines=loaded.lines,
+        gpus=gpus,
+        deep=deep,
+        gpu=gpu,
+        cwd=cwd,
     )
 
 

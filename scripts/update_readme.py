@@ -14,13 +14,16 @@ import argparse
 import sys
 from pathlib import Path
 
-from mft_recipes.host import BUILTIN_DISTRIBUTION, Registry, get_registry
-from mft_recipes.output import write_text_atomic
-from mft_recipes.recipes import Recipe
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # `python scripts/update_readme.py` finds scripts.markers as pytest does
 
-README = Path(__file__).resolve().parents[1] / "README.md"
-START = "<!-- catalogue:start -->"
-END = "<!-- catalogue:end -->"
+from mft_recipes.host import BUILTIN_DISTRIBUTION, Registry, get_registry  # noqa: E402
+from mft_recipes.recipes import Recipe  # noqa: E402
+from scripts.markers import markers, update_part  # noqa: E402
+
+README = REPO / "README.md"
+PART = "catalogue"
+START, END = markers(PART)
 COLUMNS = ("recipe", "model", "method", "target", "hardware", "what it is")
 
 
@@ -45,32 +48,12 @@ def catalogue_table(registry: Registry) -> str:
     return "\n".join(lines)
 
 
-def with_catalogue(readme: str, table: str) -> str:
-    """`readme` with the text between the markers replaced by `table`."""
-    if readme.count(START) != 1 or readme.count(END) != 1 or readme.index(START) > readme.index(END):
-        raise ValueError(f"README.md must hold {START} and then {END}, once each")
-    head, rest = readme.split(START)
-    _, tail = rest.split(END)
-    return f"{head}{START}\n{table}\n{END}{tail}"
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="exit 1 if README.md is not current")
     args = parser.parse_args(argv)
-    current = README.read_text(encoding="utf-8")
-    wanted = with_catalogue(current, catalogue_table(get_registry()))
-    if current == wanted:
-        return 0
-    if args.check:
-        print(
-            "README.md: the recipe catalogue is out of date; run `python scripts/update_readme.py`",
-            file=sys.stderr,
-        )
-        return 1
-    write_text_atomic(README, wanted)
-    print("README.md: catalogue updated", file=sys.stderr)
-    return 0
+    table = catalogue_table(get_registry())
+    return update_part(README, PART, table, check=args.check, command="python scripts/update_readme.py")
 
 
 if __name__ == "__main__":

@@ -111,7 +111,7 @@ def reference_tokens(version: str, example: dict[str, Any]) -> list[int]:
     from mistral_common.protocol.instruct.request import ChatCompletionRequest
     from mistral_common.protocol.instruct.tool_calls import Tool
 
-    classes = {
+    classes: dict[str, Any] = {
         "system": SystemMessage,
         "user": UserMessage,
         "assistant": FinetuningAssistantMessage,
@@ -136,7 +136,7 @@ def reference_prompt(version: str, messages: list[dict[str, Any]], tools: Any = 
 
     tokenizer = MistralTokenizer.from_file(str(tokenizer_path(version)), mode=ValidationMode.test)
     history = [{key: value for key, value in message.items() if key != "weight"} for message in messages]
-    request = ChatCompletionRequest.model_validate({"messages": history, "tools": tools})
+    request: Any = ChatCompletionRequest.model_validate({"messages": history, "tools": tools})
     return list(tokenizer.encode_chat_completion(request).tokens)
 
 

@@ -74,7 +74,7 @@ def build_tiny_model(
     return directory
 
 
-def build_tokenizer(directory: str | Path, *, version: str = "v3"):  # type: ignore[no-untyped-def]
+def build_tokenizer(directory: str | Path, *, version: str = "v3"):
     """Write Mistral's `version` tokenizer (v1 or v3, from mistral-common) in transformers' format, without
     a chat template, to `directory`, and return it loaded."""
     from mft_recipes_catalogue.chat_format import tokenizer_path

@@ -2,16 +2,21 @@
 
 The schema and the fast validators reason about a config; these checks run the trainer's own code on it:
 
-1. `validate_config` with the capabilities of the GPUs the config is meant for (bf16 GPUs: axolotl resolves
-   `bf16: auto` and its kernel defaults from them), then `normalize_config`, which reads the model's
-   config.json (a local folder: nothing is downloaded). Every key must be one axolotl knows: it drops
-   unknown keys without a word, so a typo trains with the default.
+1. `validate_config` with the plugins the config lists prepared first (`prepare_plugins`, so their keys
+   validate as in a real run) and the capabilities of the GPUs the config is meant for (`--gpu`: compute
+   capability, bf16, fp8, tf32 from the plan's GPU table; axolotl resolves `bf16: auto` and its kernel
+   defaults from them), then `normalize_config`, which reads the model's config.json (a local folder:
+   nothing is downloaded). Every key must be one axolotl knows: it drops unknown keys without a word, so a
+   typo trains with the default.
 2. The model built from that config.json on the meta device (no weights, no memory), with the LoRA
    applied by axolotl's own `load_lora` (so peft's conversion of Mixtral's w1/w2/w3 into the fused expert
    parameters happens as in a real run). Every listed target must match something, a Mixtral config must
    adapt the expert weights, and the trainable count is what peft reports.
 3. A DeepSpeed section, with the HF Trainer's "auto" values filled by the Trainer's own code for the GPU
    count, through DeepSpeed's own config classes.
+
+Without the model's config.json (a base model neither in the catalogue nor a local folder; nothing is
+downloaded) only `validate_config` runs, and a warning names the checks that were skipped.
 
 Used by `mft-recipes validate --deep` (the `axolotl-deep` validator) and by the axolotl test tier.
 Everything heavy is imported inside the functions: importing this module costs nothing.
@@ -33,24 +38,20 @@ from typing import Any
 from mft_recipes.architectures import Architecture
 from mft_recipes.problems import Problem
 from mft_recipes.validation import ValidationContext, Validator
+from mft_recipes_axolotl.paths import launch_path
+from mft_recipes_axolotl.validators import architecture_of
 
 INSTALL_HINT = "pip install 'mft-recipes[axolotl]'"
 SOURCE = "axolotl-deep"
 
-# Compute capability by GPU family (the prefix of a recipe's `hardware.gpu`, e.g. "h100-80gb"): what
-# axolotl's capability checks read. Anything else is taken to be an Ampere-class bf16 GPU.
-COMPUTE_CAPABILITY = {
-    "b200": "sm_100",
-    "h200": "sm_90",
-    "h100": "sm_90",
-    "l40s": "sm_89",
-    "l4": "sm_89",
-    "rtx4090": "sm_89",
-    "a6000": "sm_86",
-    "a10g": "sm_86",
-    "a100": "sm_80",
-}
-DEFAULT_COMPUTE_CAPABILITY = "sm_80"
+# With no --gpu, axolotl's capability checks run as on this GPU of the plan's table, and a warning says so.
+ASSUMED_GPU = "a100-80gb"
+# What needs the model's config.json, so is skipped without it.
+MODEL_CHECKS = (
+    "normalize_config (model type, dtype, sequence length against the model)",
+    "LoRA on the real architecture (targets that match nothing, Mixtral experts, trainable count)",
+    "DeepSpeed 'auto' values resolved by the HF Trainer (they need the hidden size)",
+)
 
 
 class AxolotlRefused(Exception):
@@ -76,49 +77,107 @@ class LoraReport:
 
 
 def gpu_capabilities(gpus: int = 1, gpu: str | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(capabilities, env_capabilities) for `validate_config`, as axolotl would probe them on `gpus` GPUs
-    of kind `gpu` (bf16 and tf32 capable), with the torch that is installed."""
+    """(capabilities, env_capabilities) for `validate_config`, as axolotl's CLI probes them
+    (axolotl/cli/config.py gpu_capabilities) on `gpus` GPUs of model `gpu`, with the torch that is
+    installed. The GPU's compute capability comes from the plan plugin's GPU table (the axolotl plugin
+    reads that table: a dependency between the two plugins); bf16 and tf32 need 8.0 (transformers'
+    is_torch_bf16_gpu_available, is_torch_tf32_available), fp8 9.0 (axolotl's compute_supports_fp8).
+    Raises GpuTableError for a GPU the table does not have or gives no compute capability."""
     import torch
+    from mft_recipes_plan.gpus import GpuTableError, load_gpu_table
 
-    family = (gpu or "").split("-", 1)[0].lower()
-    compute = COMPUTE_CAPABILITY.get(family, DEFAULT_COMPUTE_CAPABILITY)
+    table, name = load_gpu_table(), gpu or ASSUMED_GPU
+    if name not in table:
+        raise GpuTableError(
+            f"unknown GPU {name!r}; the plan's GPU table has {', '.join(sorted(table))} (add yours to a "
+            "table file named by MFT_RECIPES_GPU_TABLE; see docs/plan.md)"
+        )
+    card = table[name]
+    capability = card.capability()
+    if capability is None:
+        raise GpuTableError(
+            f'GPU {card.name!r} has no compute_capability in the GPU table; add it ("9.0" for an H100)'
+        )
+    major, minor = capability
     capabilities = {
-        "bf16": True,
-        "fp8": int(compute.removeprefix("sm_")) >= 89,
-        "tf32": True,
+        "bf16": capability >= (8, 0),
+        "fp8": capability >= (9, 0),
+        "tf32": capability >= (8, 0),
         "n_gpu": gpus,
         "n_node": 1,
-        "compute_capability": compute,
+        "compute_capability": f"sm_{major}{minor}",
     }
     return capabilities, {"torch_version": str(torch.__version__).split("+", 1)[0]}
+
+
+def _prepared(document: dict[str, Any]) -> Any:
+    """The document as axolotl's config, with the plugins it lists registered as axolotl's CLI does before
+    validating (`prepare_plugins`): their argument models join the config model. axolotl's plugin manager
+    is a process-wide singleton, so the plugins of a config validated earlier in this process are dropped
+    first; a real run starts without them."""
+    from axolotl.integrations.base import PluginManager
+    from axolotl.utils.config import prepare_plugins
+    from axolotl.utils.dict import DictDefault
+
+    config = DictDefault(json.loads(json.dumps(document)))  # a deep copy: axolotl edits in place
+    PluginManager.get_instance().plugins.clear()
+    prepare_plugins(config)
+    return config
+
+
+def validated_config(
+    document: dict[str, Any],
+    *,
+    gpus: int = 1,
+    gpu: str | None = None,
+    model_config_dir: str | Path | None = None,
+) -> Any:
+    """`validate_config` as axolotl's CLI runs it: plugins prepared, the GPUs' capabilities. With
+    `model_config_dir`, `base_model_config` points there (a local folder with the model's config.json).
+    Raises AxolotlRefused with axolotl's message when it refuses."""
+    from axolotl.utils.config import validate_config
+
+    capabilities, env_capabilities = gpu_capabilities(gpus, gpu)
+    with _environment(gpus):
+        try:
+            config = _prepared(document)
+            if model_config_dir is not None:
+                config.base_model_config = str(model_config_dir)
+            return validate_config(config, capabilities=capabilities, env_capabilities=env_capabilities)
+        except (
+            Exception
+        ) as error:  # pydantic's ValidationError, axolotl's ValueErrors, a plugin's ImportError
+            raise AxolotlRefused(_first_lines(str(error))) from error
 
 
 def axolotl_config(
     document: dict[str, Any], model_config_dir: str | Path, *, gpus: int = 1, gpu: str | None = None
 ) -> Any:
-    """The config as axolotl trains it: `validate_config` with the GPUs' capabilities, then
-    `normalize_config` with `base_model_config` pointing at a local folder holding the model's config.json.
+    """The config as axolotl trains it: `validated_config`, then `normalize_config` with
+    `base_model_config` pointing at a local folder holding the model's config.json.
     Raises AxolotlRefused with axolotl's message when it refuses."""
     from unittest import mock
 
-    from axolotl.utils.config import normalize_config, validate_config
-    from axolotl.utils.dict import DictDefault
+    from axolotl.utils.config import normalize_config
 
-    capabilities, env_capabilities = gpu_capabilities(gpus, gpu)
-    config = DictDefault(json.loads(json.dumps(document)))  # a deep copy: axolotl edits in place
-    config.base_model_config = str(model_config_dir)
+    validated = validated_config(document, gpus=gpus, gpu=gpu, model_config_dir=model_config_dir)
     # normalize_config resolves `bf16: auto` by probing the GPU of the machine it runs on; answer for the
     # GPUs the config is meant for, as validate_config's capabilities do.
-    bf16_probe = mock.patch("axolotl.utils.config.is_torch_bf16_gpu_available", return_value=True)
-    # axolotl reads WORLD_SIZE while normalizing; the environment is restored afterwards.
-    environment = mock.patch.dict(os.environ, WORLD_SIZE=str(gpus), HF_HUB_OFFLINE="1", DO_NOT_TRACK="1")
-    with environment, bf16_probe:
+    bf16 = gpu_capabilities(gpus, gpu)[0]["bf16"]
+    bf16_probe = mock.patch("axolotl.utils.config.is_torch_bf16_gpu_available", return_value=bf16)
+    with _environment(gpus), bf16_probe:
         try:
-            validated = validate_config(config, capabilities=capabilities, env_capabilities=env_capabilities)
             normalize_config(validated)
-        except Exception as error:  # pydantic's ValidationError, axolotl's ValueErrors
+        except Exception as error:  # axolotl's ValueErrors
             raise AxolotlRefused(_first_lines(str(error))) from error
     return validated
+
+
+def _environment(gpus: int) -> Any:
+    """axolotl reads WORLD_SIZE while validating and normalizing; nothing is downloaded. Restored after."""
+    from unittest import mock
+
+    return mock.patch.dict(os.environ, WORLD_SIZE=str(gpus), HF_HUB_OFFLINE="1", DO_NOT_TRACK="1")
 
 
 def _first_lines(text: str, limit: int = 12) -> str:
@@ -141,11 +200,13 @@ def _field_names(model: Any) -> dict[str, Any]:
 def key_problems(document: dict[str, Any]) -> list[Problem]:
     """Keys of the document (and of its SFT dataset entries) that the installed axolotl would drop
     (errors), and keys it marks deprecated (warnings). This reads the installed axolotl's own config
-    model, not the committed schema, so it also speaks for a newer axolotl."""
-    from axolotl.utils.schemas.config import AxolotlInputConfig
+    model with the listed plugins' arguments merged in, not the committed schema, so it also speaks for
+    a newer axolotl."""
+    from axolotl.integrations.config import merge_input_args
     from axolotl.utils.schemas.datasets import SFTDataset
 
-    top, dataset = _field_names(AxolotlInputConfig), _field_names(SFTDataset)
+    _prepared(document)  # the config model validate_config uses: with the listed plugins' arguments
+    top, dataset = _field_names(merge_input_args()[1]), _field_names(SFTDataset)
     located: list[tuple[tuple[str | int, ...], str, dict[str, Any]]] = [
         ((key,), key, top) for key in document
     ]
@@ -283,13 +344,16 @@ def lora_problems(report: LoraReport, document: dict[str, Any] | None = None) ->
 
 
 @contextlib.contextmanager
-def model_config_folder(document: dict[str, Any], architecture: Architecture | None) -> Iterator[Path | None]:
-    """A local folder with the model's config.json: the document's own local base_model(_config), else
-    one written from the architecture's published values; None when neither is known."""
+def model_config_folder(
+    document: dict[str, Any], architecture: Architecture | None, context: ValidationContext
+) -> Iterator[Path | None]:
+    """A local folder with the model's config.json: the document's own local base_model(_config), found
+    from the launch directory as axolotl finds it, else one written from the architecture's published
+    values; None when neither is known."""
     for key in ("base_model_config", "base_model"):
         value = document.get(key)
-        if isinstance(value, str) and (Path(value) / "config.json").is_file():
-            yield Path(value)
+        if isinstance(value, str) and value and (launch_path(value, context) / "config.json").is_file():
+            yield launch_path(value, context)
             return
     if architecture is None:
         yield None
@@ -300,7 +364,7 @@ def model_config_folder(document: dict[str, Any], architecture: Architecture | N
 
 
 def check_deep(document: Any, context: ValidationContext) -> list[Problem]:
-    """The `axolotl-deep` validator (`validate --deep`): checks 1 and 2 above, as Problems."""
+    """The `axolotl-deep` validator (`validate --deep`): checks 1 to 3 above, as Problems."""
     try:
         import axolotl  # noqa: F401
     except ImportError:
@@ -312,32 +376,56 @@ def check_deep(document: Any, context: ValidationContext) -> list[Problem]:
                 source=SOURCE,
             )
         ]
+    from mft_recipes_plan.gpus import GpuTableError
+
+    gpus = context.gpus or 1
+    try:
+        gpu_capabilities(gpus, context.gpu)
+    except GpuTableError as error:
+        return [Problem(f"--gpu: {error}", (), "unknown-gpu", source=SOURCE)]
+    problems = [] if context.gpu else [_assumed_gpu()]
     base_model = document.get("base_model")
-    architecture = context.registry.find_architecture(base_model) if isinstance(base_model, str) else None
-    problems = key_problems(document)
-    # peft prints its trainable count on stdout, which belongs to `validate --json`.
-    with contextlib.redirect_stdout(sys.stderr), model_config_folder(document, architecture) as folder:
-        if folder is None:
-            return [
-                *problems,
-                Problem(
-                    f"cannot tell the architecture of base_model {base_model!r} without the hub: point "
-                    "base_model_config at a local folder holding its config.json",
-                    ("base_model",),
-                    "deep-no-model-config",
-                    severity="warning",
-                    source=SOURCE,
-                ),
-            ]
-        gpus = context.gpus or 1
-        try:
-            config = axolotl_config(document, folder, gpus=gpus)
+    architecture = architecture_of(document, context)
+    try:
+        problems += key_problems(document)
+        # peft prints its trainable count on stdout, which belongs to `validate --json`.
+        with (
+            contextlib.redirect_stdout(sys.stderr),
+            model_config_folder(document, architecture, context) as folder,
+        ):
+            if folder is None:
+                validated_config(document, gpus=gpus, gpu=context.gpu)
+                return [*problems, _model_checks_skipped(base_model)]
+            config = axolotl_config(document, folder, gpus=gpus, gpu=context.gpu)
             problems += lora_problems(apply_lora(config, meta_model(config)), document)
             if isinstance(config.deepspeed, dict):
                 problems += _deepspeed_check(config, gpus)
-        except AxolotlRefused as error:
-            problems.append(Problem(f"axolotl refuses it: {error}", (), "axolotl-refused", source=SOURCE))
+    except AxolotlRefused as error:
+        problems.append(Problem(f"axolotl refuses it: {error}", (), "axolotl-refused", source=SOURCE))
     return problems
+
+
+def _assumed_gpu() -> Problem:
+    return Problem(
+        f"no --gpu: axolotl's GPU checks ran as on GPU {ASSUMED_GPU} of the plan's table; pass --gpu NAME "
+        "for the GPU you will train on",
+        (),
+        "deep-gpu-assumed",
+        severity="warning",
+        source=SOURCE,
+    )
+
+
+def _model_checks_skipped(base_model: Any) -> Problem:
+    return Problem(
+        f"base_model {base_model!r} is not in the catalogue and has no local config.json, so only axolotl's "
+        f"validate_config ran; skipped: {'; '.join(MODEL_CHECKS)}. Point base_model_config at a local folder "
+        "holding the model's config.json to run them (nothing is downloaded)",
+        ("base_model",),
+        "deep-model-checks-skipped",
+        severity="warning",
+        source=SOURCE,
+    )
 
 
 def _deepspeed_check(config: Any, gpus: int) -> list[Problem]:

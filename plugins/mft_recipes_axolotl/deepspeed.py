@@ -71,15 +71,16 @@ def is_deepspeed_config(document: Any) -> bool:
     return isinstance(document, dict) and "zero_optimization" in document and "base_model" not in document
 
 
-def deepspeed_of(document: dict[str, Any], relative_to: str | None = None) -> dict[str, Any] | None:
-    """The DeepSpeed config an axolotl document uses: inline, or read from the JSON file it names."""
+def deepspeed_of(document: dict[str, Any], launch_dir: str | Path | None = None) -> dict[str, Any] | None:
+    """The DeepSpeed config an axolotl document uses: inline, or read from the JSON file it names, which
+    axolotl resolves against the directory it is launched from (`launch_dir`; None: this process's)."""
     value = document.get("deepspeed")
     if isinstance(value, dict):
         return value
     if isinstance(value, str):
         path = Path(value)
-        if not path.is_absolute() and relative_to:
-            path = Path(relative_to).parent / path
+        if not path.is_absolute() and launch_dir is not None:
+            path = Path(launch_dir) / path
         try:
             loaded = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
@@ -88,9 +89,9 @@ def deepspeed_of(document: dict[str, Any], relative_to: str | None = None) -> di
     return None
 
 
-def zero_stage(document: dict[str, Any], relative_to: str | None = None) -> int:
+def zero_stage(document: dict[str, Any], launch_dir: str | Path | None = None) -> int:
     """The ZeRO stage of an axolotl document (0 when it uses no DeepSpeed)."""
-    config = deepspeed_of(document, relative_to)
+    config = deepspeed_of(document, launch_dir)
     zero = (config or {}).get("zero_optimization") or {}
     stage = zero.get("stage", 0) if isinstance(zero, dict) else 0
     return stage if isinstance(stage, int) else 0

@@ -14,7 +14,10 @@ from mft_recipes.problems import Problem
 from mft_recipes.validation import ValidationContext, Validator
 from mft_recipes_axolotl.deepspeed import SCHEMA as DEEPSPEED_SCHEMA
 from mft_recipes_axolotl.deepspeed import deepspeed_of, zero_stage
-from mft_recipes_axolotl.generators import DENSE_MLP_MODULES, EXPERT_MODULES
+from mft_recipes_axolotl.generators import ATTENTION_MODULES, DENSE_MLP_MODULES, EXPERT_MODULES
+from mft_recipes_axolotl.integrations import check_plugins
+from mft_recipes_axolotl.paths import beside_config, launch_dir, launch_path, relative_path_hint
+from mft_recipes_axolotl.refusals import REFUSALS, refusal_problems
 
 KIND = ("axolotl",)
 EXPERT_PARAMETERS = ("gate_up_proj", "down_proj")
@@ -24,11 +27,15 @@ LARGEST_SENSIBLE_GLOBAL_BATCH = 1024
 
 
 def architecture_of(document: dict[str, Any], context: ValidationContext) -> Architecture | None:
-    """The architecture a config trains: from base_model_config or base_model (catalogue, local dir)."""
+    """The architecture a config trains: from base_model_config or base_model, read from the config.json
+    of a local model folder (as axolotl finds it, from the launch directory) or from the catalogue."""
     for key in ("base_model_config", "base_model"):
         value = document.get(key)
-        if isinstance(value, str):
-            found = context.registry.find_architecture(value)
+        if isinstance(value, str) and value:
+            local = launch_path(value, context)
+            found = context.registry.find_architecture(
+                str(local) if (local / "config.json").is_file() else value
+            )
             if found is not None:
                 return found
     return None
@@ -67,14 +74,9 @@ def expert_targets(document: dict[str, Any]) -> list[str]:
     return found
 
 
-def check_qlora_needs_4bit(document: dict[str, Any], context: ValidationContext) -> Iterator[Problem]:
-    if document.get("adapter") == "qlora" and not document.get("load_in_4bit"):
-        yield Problem(
-            "adapter: qlora trains LoRA on a 4-bit base, but load_in_4bit is not true; set load_in_4bit: true "
-            "(or use adapter: lora for a 16-bit base)",
-            ("adapter",),
-            code="qlora-without-4bit",
-        )
+def check_axolotl_refusals(document: dict[str, Any], context: ValidationContext) -> Iterator[Problem]:
+    """What axolotl's own validate_config would refuse, restated (refusals/) so no GPU is rented for it."""
+    yield from refusal_problems(document, context, REFUSALS)
 
 
 def check_moe_experts_trained(document: dict[str, Any], context: ValidationContext) -> Iterator[Problem]:
@@ -96,8 +98,15 @@ def check_moe_experts_trained(document: dict[str, Any], context: ValidationConte
 
 
 def check_expert_dropout(document: dict[str, Any], context: ValidationContext) -> Iterator[Problem]:
+    """Expert targets named as modules (w1/w2/w3) with dropout: axolotl says nothing (with
+    lora_target_parameters it refuses, validate_lora_target_parameters_dropout), peft stops at step one."""
     dropout = document.get("lora_dropout") or 0
-    if _uses_lora(document) and expert_targets(document) and dropout != 0:
+    if (
+        _uses_lora(document)
+        and expert_targets(document)
+        and dropout != 0
+        and not document.get("lora_target_parameters")
+    ):
         yield Problem(
             f"lora_dropout is {dropout}, but LoRA on Mixtral's experts runs through peft's ParamWrapper, which "
             "refuses dropout (training stops at the first step); set lora_dropout: 0",
@@ -140,10 +149,17 @@ def check_moe_experts_quantized(document: dict[str, Any], context: ValidationCon
         return
     layers, experts = architecture.num_hidden_layers, architecture.num_local_experts
     expert_params = layers * experts * 3 * architecture.hidden_size * architecture.intermediate_size
+    fix = "set quantize_moe_experts: true to load them in 4-bit"
+    if document.get("lora_target_linear"):
+        # axolotl refuses lora_target_linear with quantize_moe_experts (check_quantize_moe_experts).
+        targets = ", ".join((*ATTENTION_MODULES, *EXPERT_MODULES))
+        fix = (
+            "replace lora_target_linear (axolotl refuses it together with quantize_moe_experts) by "
+            f"lora_target_modules: [{targets}] with lora_dropout: 0, then " + fix
+        )
     yield Problem(
         f"load_in_4bit quantizes Linear layers only: {architecture.name}'s fused experts "
-        f"({expert_params / 1e9:.1f} B parameters, {expert_params * 2 / 2**30:.0f} GiB) stay 16-bit; set "
-        "quantize_moe_experts: true to load them in 4-bit",
+        f"({expert_params / 1e9:.1f} B parameters, {expert_params * 2 / 2**30:.0f} GiB) stay 16-bit; {fix}",
         ("load_in_4bit",),
         code="moe-experts-16bit",
         severity="warning",
@@ -151,7 +167,7 @@ def check_moe_experts_quantized(document: dict[str, Any], context: ValidationCon
 
 
 def check_zero3_with_4bit(document: dict[str, Any], context: ValidationContext) -> Iterator[Problem]:
-    if zero_stage(document, context.file) == 3 and (
+    if zero_stage(document, launch_dir(context)) == 3 and (
         document.get("load_in_4bit") or document.get("load_in_8bit")
     ):
         bits = "load_in_4bit" if document.get("load_in_4bit") else "load_in_8bit"
@@ -180,7 +196,11 @@ def installed_version(distribution: str) -> str | None:
 
 
 def check_zero3_expert_lora_peft(document: dict[str, Any], context: ValidationContext) -> Iterator[Problem]:
-    if zero_stage(document, context.file) != 3 or not _uses_lora(document) or not expert_targets(document):
+    if (
+        zero_stage(document, launch_dir(context)) != 3
+        or not _uses_lora(document)
+        or not expert_targets(document)
+    ):
         return
     peft = installed_version("peft")
     if peft is None:  # not the machine that trains: nothing to say about its stack
@@ -206,12 +226,52 @@ def check_deepspeed_section(document: dict[str, Any], context: ValidationContext
 
         for problem in check_against_schema(config, DEEPSPEED_SCHEMA):
             yield Problem(problem.message, ("deepspeed", *problem.path), code=problem.code)
-    elif isinstance(config, str) and deepspeed_of(document, context.file) is None:
+    elif isinstance(config, str) and deepspeed_of(document, launch_dir(context)) is None:
+        if launch_path(config, context).is_file():
+            why = "it is not a JSON object"
+        else:
+            why = relative_path_hint(config, context)
+            if config.startswith("deepspeed_configs/") and beside_config(config, context) is None:
+                why += " (`axolotl fetch deepspeed_configs` copies axolotl's into ./deepspeed_configs)"
         yield Problem(
-            f"deepspeed names {config!r}, which cannot be read as a JSON file; put the section inline or fix the path",
+            f"deepspeed names {config!r}, which axolotl cannot read as a DeepSpeed JSON file: {why}; put the "
+            "section inline or fix the path",
             ("deepspeed",),
             code="deepspeed-unreadable",
         )
+
+
+DATASET_LISTS = ("datasets", "test_datasets", "pretraining_dataset")
+# Keys whose value transformers or peft loads from a local folder when one exists there, else from the hub.
+LOCAL_OR_HUB = {
+    "base_model": "model",
+    "base_model_config": "model",
+    "tokenizer_config": "tokenizer",
+    "lora_model_dir": "adapter",
+}
+
+
+def check_relative_paths(document: dict[str, Any], context: ValidationContext) -> Iterator[Problem]:
+    """A model, tokenizer, adapter or dataset that exists next to the config but not in the launch
+    directory: axolotl would look for a hub repository of that name instead (and fail, or train on
+    something else)."""
+    named: list[tuple[tuple[str | int, ...], Any, str]] = [
+        ((key,), document.get(key), f"a hub {what} of that name") for key, what in LOCAL_OR_HUB.items()
+    ]
+    for key in DATASET_LISTS:
+        entries = document.get(key)
+        for index, entry in enumerate(entries if isinstance(entries, list) else ()):
+            if isinstance(entry, dict):
+                named.append(((key, index, "path"), entry.get("path"), "a hub dataset of that name"))
+    for path, value, instead in named:
+        if isinstance(value, str) and value and beside_config(value, context) is not None:
+            yield Problem(
+                f"{value!r} would not be found, so axolotl would look for {instead}: "
+                + relative_path_hint(value, context),
+                path,
+                code="path-beside-config",
+                severity="warning",
+            )
 
 
 def check_batch(document: dict[str, Any], context: ValidationContext) -> Iterator[Problem]:
@@ -219,7 +279,7 @@ def check_batch(document: dict[str, Any], context: ValidationContext) -> Iterato
     accumulation = document.get("gradient_accumulation_steps", 1)
     if not isinstance(micro, int) or not isinstance(accumulation, int):
         return
-    config = deepspeed_of(document, context.file) or {}
+    config = deepspeed_of(document, launch_dir(context)) or {}
     for key, value in (
         ("train_micro_batch_size_per_gpu", micro),
         ("gradient_accumulation_steps", accumulation),
@@ -254,7 +314,12 @@ def check_batch(document: dict[str, Any], context: ValidationContext) -> Iterato
 
 
 VALIDATORS = (
-    Validator("qlora-needs-4bit", KIND, check_qlora_needs_4bit, "adapter: qlora without load_in_4bit"),
+    Validator(
+        "axolotl-refusals",
+        KIND,
+        check_axolotl_refusals,
+        "what axolotl's own validation refuses, without axolotl",
+    ),
     Validator(
         "moe-experts-trained", KIND, check_moe_experts_trained, "Mixtral LoRA that trains no expert weights"
     ),
@@ -275,4 +340,11 @@ VALIDATORS = (
     ),
     Validator("deepspeed-section", KIND, check_deepspeed_section, "the DeepSpeed section against its schema"),
     Validator("batch", KIND, check_batch, "micro batch × accumulation × GPUs, and DeepSpeed's batch values"),
+    Validator("plugins", KIND, check_plugins, "plugins the schema does not know, and keys left unchecked"),
+    Validator(
+        "relative-paths",
+        KIND,
+        check_relative_paths,
+        "a model or dataset path that exists next to the config but not where axolotl is launched",
+    ),
 )

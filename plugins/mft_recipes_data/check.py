@@ -6,16 +6,19 @@ with the data is two numbers (tokens, first trained token) and one 8-byte digest
 at most `max_problems`
 problems kept in detail per file (the others are only counted). Results come back in file order, so
 line numbers, "duplicate of line N" and the clean copy are the same with one process or many.
+
+Files may be gzip-compressed and may start with a UTF-8 BOM. A file that is not JSON Lines of examples
+at all (one JSON array, ShareGPT or Alpaca records, told from its start) gets one message saying what it
+is and how to convert it, instead of the same error on every line.
 """
 
 from __future__ import annotations
 
 import contextlib
 import importlib.util
-import os
 from array import array
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
@@ -25,11 +28,13 @@ from mft_recipes_data.chunks import (
     CHUNK_BYTES,
     Chunk,
     ChunkResult,
+    DamagedFileError,
     FileChangedError,
     read_chunks,
     run_chunks,
     usable_cpus,
 )
+from mft_recipes_data.files import RECORD_FORMATS, clash, data_size, sniff
 from mft_recipes_data.rules import CODES
 from mft_recipes_data.tokens import TokenizerChoice, choose_tokenizer
 from mft_recipes_data.training import (
@@ -51,6 +56,8 @@ ROLES = ("train", "validation")
 # La Plateforme's limits per uploaded file, in bytes (decimal megabytes: the stricter reading).
 SIZE_LIMITS = {"train": 512_000_000, "validation": 1_000_000}
 MAX_PROBLEMS = 1000
+# What a file is instead of JSON Lines of examples, or why its lines stop: "no examples" would add nothing.
+FILE_VERDICTS = {"E_JSON_ARRAY", "E_OTHER_FORMAT", "E_GZIP"}
 
 Progress = Callable[[int, int], None]
 
@@ -259,36 +266,67 @@ def check_files(
     if write_clean is not None:
         if len(files) != 1:
             raise CheckError("--write-clean takes exactly one input file")
-        if Path(write_clean).resolve() == Path(files[0]).resolve():
-            raise CheckError(f"{write_clean}: the clean copy must not overwrite the input")
+        refused = clash(files, {"--write-clean": write_clean})
+        if refused:
+            raise CheckError(refused)
         clean = CleanResult(str(write_clean))
 
-    checker = _Aggregator(training, platform, max_problems, clean)
-    reports = [FileReport(path, file_roles[path], os.path.getsize(path)) for path in files]
+    checker = _Aggregator(training, fmt, platform, max_problems, clean)
+    # gzip files: the size of the data they hold (what La Plateforme's limits and the progress count)
+    reports = [FileReport(path, file_roles[path], data_size(path)) for path in files]
+    starts = [sum(report.size_bytes for report in reports[:index]) for index in range(len(reports))]
     total_bytes = sum(report.size_bytes for report in reports)
     workers = jobs if jobs is not None else usable_cpus()
     if total_bytes < 4 * chunk_bytes:
         workers = 1  # starting processes costs more than it saves on a small file
-    done = 0
-    for report in reports:
-        checker.start(report)
-    chunks = (
-        chunk
-        for index, path in enumerate(files)
-        for chunk in read_chunks(path, index, fmt, choice.version, chunk_bytes)
-    )
+    readable = [index for index, report in enumerate(reports) if checker.start(report)]
+    damaged: dict[int, str] = {}
+    chunks = _chunks(files, readable, fmt, choice.version, chunk_bytes, damaged)
     with _clean_writer(clean) as clean_file:
         try:
             for chunk, result in run_chunks(chunks, workers, choice.version):
                 checker.add(reports[chunk.source], result, chunk, clean_file)
-                done += len(chunk.data)
                 if progress is not None:
-                    progress(done, total_bytes)
+                    progress(starts[chunk.source] + chunk.offset + len(chunk.data), total_bytes)
         except FileChangedError as error:
             raise CheckError(str(error)) from error
+    for index, message in damaged.items():
+        reports[index].add(checker.file_problem(reports[index], "E_GZIP", message), max_problems)
     for report in reports:
         checker.finish(report)
     return CheckReport(fmt, choice, reports, training, clean)
+
+
+def _chunks(
+    files: list[str], indices: list[int], fmt: str, version: str, chunk_bytes: int, damaged: dict[int, str]
+) -> Iterator[Chunk]:
+    """The chunks of the files at `indices`, in order; a damaged gzip stream ends its file's chunks and
+    its message goes into `damaged`."""
+    for index in indices:
+        try:
+            yield from read_chunks(files[index], index, fmt, version, chunk_bytes)
+        except DamagedFileError as error:
+            damaged[index] = str(error)
+
+
+def other_format(path: str, fmt: str) -> tuple[str, str] | None:
+    """(code, message) when the file is not JSON Lines of examples at all, told from its start."""
+    found = sniff(path)
+    if found.record is not None:
+        stem = Path(path).name.removesuffix(".gz").removesuffix(".jsonl").removesuffix(".json")
+        output = Path(path).with_name(f"{stem}.chat.jsonl")
+        where = " in a JSON array" if found.array else ""
+        return "E_OTHER_FORMAT", (
+            f"the file holds {RECORD_FORMATS[found.record]}{where}, not {fmt} examples: convert them with "
+            f"`mft-recipes data convert {path} -o {output} --from {found.record}`"
+        )
+    if found.array:
+        stem = Path(path).name.removesuffix(".gz").removesuffix(".json")
+        return "E_JSON_ARRAY", (
+            "the file is a JSON array, not JSON Lines (one example per line): write each element on a "
+            f"line of its own, for example `jq -c '.[]' {path} > {stem}.jsonl`"
+        )
+    return None
 
 
 def _settings(
@@ -335,9 +373,15 @@ class _Aggregator:
     sequence-length warnings, size limits, and the clean copy."""
 
     def __init__(
-        self, training: TrainingSettings | None, platform: bool, limit: int, clean: CleanResult | None
+        self,
+        training: TrainingSettings | None,
+        fmt: str,
+        platform: bool,
+        limit: int,
+        clean: CleanResult | None,
     ) -> None:
         self.training = training
+        self.fmt = fmt
         self.clean = clean
         self.platform = platform
         self.limit = limit
@@ -346,8 +390,13 @@ class _Aggregator:
         self.seen: dict[int, int] = {}
         self.files: list[str] = []
 
-    def start(self, report: FileReport) -> None:
+    def start(self, report: FileReport) -> bool:
+        """Whether to read the file's lines: not when it is in another format (one problem says so)."""
         self.files.append(report.file)
+        found = other_format(report.file, self.fmt)
+        if found is not None:
+            report.add(self.file_problem(report, *found), self.limit)
+            return False
         size_limit = SIZE_LIMITS[report.role]
         if report.size_bytes > size_limit:
             code = "E_FILE_TOO_LARGE" if self.platform else "W_FILE_TOO_LARGE"
@@ -356,12 +405,17 @@ class _Aggregator:
                 f"{report.role} file"
                 + (": split it (mft-recipes data split --platform)" if report.role == "validation" else "")
             )
-            report.add(self._problem(report, None, code, message), self.limit)
+            report.add(self.file_problem(report, code, message), self.limit)
+        return True
 
     def finish(self, report: FileReport) -> None:
-        if report.examples == 0:
+        if report.examples == 0 and not report.problem_counts.keys() & FILE_VERDICTS:
             message = "the file has no examples" + (" (only blank lines)" if report.blank_lines else "")
-            report.add(self._problem(report, None, "E_EMPTY_FILE", message), self.limit)
+            report.add(self.file_problem(report, "E_EMPTY_FILE", message), self.limit)
+
+    def file_problem(self, report: FileReport, code: str, message: str) -> Problem:
+        """A problem of the whole file (no line)."""
+        return self._problem(report, None, code, message)
 
     def add(
         self, report: FileReport, result: ChunkResult, chunk: Chunk, clean_file: IO[bytes] | None

@@ -7,7 +7,8 @@ from typing import Any
 
 import click
 
-from mft_recipes.cli import EXIT_INVALID, fail, print_json
+from mft_recipes import InputFile
+from mft_recipes.cli import EXIT_INVALID, fail, plural, print_json
 
 # Files smaller than this are checked before a progress bar would be worth drawing.
 PROGRESS_MIN_BYTES = 16 << 20
@@ -19,7 +20,7 @@ def data() -> None:
 
 
 @data.command()
-@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@click.argument("files", nargs=-1, required=True, type=InputFile())
 @click.option(
     "--recipe", help="Count for this recipe: its model's tokenizer, sequence_len and batch settings."
 )
@@ -41,7 +42,7 @@ def data() -> None:
     "--validation",
     "validation_files",
     multiple=True,
-    type=click.Path(exists=True, dir_okay=False),
+    type=InputFile(),
     help="A validation file, checked with the validation limits.",
 )
 @click.option(
@@ -94,6 +95,7 @@ def check(
         fail(str(error))
     paths = [*files, *validation_files]
     roles = {path: "validation" for path in validation_files}
+    _writable(**{"--write-clean": write_clean})
     try:
         with _ProgressBar(paths, enabled=not as_json) as progress:
             report = check_files(
@@ -112,6 +114,8 @@ def check(
             )
     except CheckError as error:
         fail(str(error))
+    except OSError as error:
+        fail(_os_error(error))
     if as_json:
         print_json(report.as_json())
     else:
@@ -165,17 +169,60 @@ class _ProgressBar:
             self.bar.stop()
 
 
-def _template(text: str) -> Any:
+def _template(text: str, option: str) -> Any:
     """A template from the command line, where `\\n` and `\\t` stand for a line break and a tab."""
     from mft_recipes_data.convert import Template
 
-    return Template(text.replace("\\\\", "\0").replace("\\n", "\n").replace("\\t", "\t").replace("\0", "\\"))
+    return Template.parse(_unescape(text), option)
+
+
+def _unescape(text: str) -> str:
+    return text.replace("\\\\", "\0").replace("\\n", "\n").replace("\\t", "\t").replace("\0", "\\")
+
+
+def _encoding(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    import codecs
+
+    try:
+        codecs.lookup(value)
+    except LookupError:
+        raise click.BadParameter(f"unknown encoding {value!r} (cp1252, latin-1, utf-16, ...)") from None
+    return value
+
+
+def _delimiter(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    if value is None:
+        return None
+    value = {"tab": "\t"}.get(value, _unescape(value))
+    if len(value) != 1 or value in '"\r\n':
+        raise click.BadParameter(f"one character (\\t or tab for a tab), not {value!r}")
+    return value
+
+
+def _writable(**outputs: str | None) -> None:
+    """Refuse (exit 2) an output that cannot be written, before any work is done."""
+    from mft_recipes.output import why_unwritable
+
+    for option, path in outputs.items():
+        reason = why_unwritable(path) if path is not None else None
+        if reason:
+            fail(f"{option} {path}: cannot write it: {reason}")
+
+
+def _os_error(error: OSError) -> str:
+    return f"{error.filename}: {error.strerror}" if error.filename else str(error)
 
 
 @data.command()
-@click.argument("source", metavar="INPUT", type=click.Path(exists=True, dir_okay=False))
+@click.argument("source", metavar="INPUT", type=InputFile())
 @click.option(
     "-o", "--output", required=True, type=click.Path(dir_okay=False), help="The JSONL file to write."
+)
+@click.option(
+    "--from",
+    "record_format",
+    type=click.Choice(["sharegpt", "alpaca"]),
+    help="INPUT holds ShareGPT or Alpaca records: make chat examples of them (no templates).",
 )
 @click.option("--to", "kind", type=click.Choice(["chat", "classifier"]), default="chat", show_default=True)
 @click.option("--user", help="Chat: the user message, with {column} fields, e.g. '{name}\\n{description}'.")
@@ -197,12 +244,27 @@ def _template(text: str) -> Any:
 )
 @click.option("--separator", default=">", show_default=True, help="Separator of --path-column.")
 @click.option(
-    "--input-format", type=click.Choice(["csv", "jsonl"]), help="Default: from the extension (.csv/.tsv)."
+    "--input-format",
+    type=click.Choice(["csv", "jsonl", "json"]),
+    help="Default: csv for .csv/.tsv, json (one array) when the data starts with '[', else jsonl.",
+)
+@click.option(
+    "--encoding",
+    default="utf-8",
+    show_default=True,
+    callback=_encoding,
+    help="The input's text encoding (cp1252 for Excel on Windows, latin-1, utf-16, ...).",
+)
+@click.option(
+    "--delimiter",
+    callback=_delimiter,
+    help="CSV: the field delimiter, one character ('\\t' or 'tab'; default: tab for .tsv, else comma).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (schemas/data-convert.schema.json).")
 def convert(
     source: str,
     output: str,
+    record_format: str | None,
     kind: str,
     user: str | None,
     assistant: str | None,
@@ -213,34 +275,56 @@ def convert(
     levels: int,
     separator: str,
     input_format: str | None,
+    encoding: str,
+    delimiter: str | None,
     as_json: bool,
 ) -> None:
-    """Turn CSV or JSONL rows in INPUT into chat or La Plateforme classifier JSONL.
+    """Turn CSV, JSONL or JSON-array records in INPUT into chat or La Plateforme classifier JSONL.
+
+    Nothing is written unless every option fits the input and at least one row becomes an example;
+    each example written passes `data check`. Exit 1 when the input cannot be read as told or no row
+    becomes an example, 2 on a usage error (a malformed template, a column INPUT does not have).
 
     \b
     mft-recipes data convert faq.csv -o train.jsonl --user '{question}' --assistant '{answer}'
     mft-recipes data convert products.csv -o train.jsonl --to classifier \\
         --text '{name}\\n{description}' --path-column category
+    mft-recipes data convert sharegpt.json -o train.jsonl --from sharegpt
     """
-    from mft_recipes_data.convert import ChatMapping, ClassifierMapping, ConvertError, convert_file
+    from mft_recipes_data.convert import ConvertError, convert_file
+    from mft_recipes_data.files import UsageError
 
-    mapping: ChatMapping | ClassifierMapping
-    if kind == "chat" and user and assistant and not (text or labels or path_column):
-        mapping = ChatMapping(_template(user), _template(assistant), system)
-    elif kind == "classifier" and text and (labels or path_column) and not (user or assistant or system):
-        targets = {target: column for target, _, column in (label.partition("=") for label in labels)}
-        targets = {target: column or target for target, column in targets.items()}
-        mapping = ClassifierMapping(_template(text), targets, path_column, separator, levels)
-    elif kind == "chat":
-        fail("--to chat takes --user and --assistant templates (and optionally --system)")
-        return
-    else:
-        fail("--to classifier takes --text and at least one --label TARGET=COLUMN or --path-column")
-        return
+    templates = {"--user": user, "--assistant": assistant, "--text": text}
+    given = [
+        option
+        for option, value in {**templates, "--label": labels, "--path-column": path_column}.items()
+        if value
+    ]
+    if system is not None and not system.strip():
+        fail("--system is blank: give a system prompt, or leave the option out")
     try:
-        result = convert_file(source, output, mapping, input_format=input_format)
-    except (ConvertError, UnicodeDecodeError) as error:
+        mapping = _mapping(click.get_current_context().params, given)
+    except UsageError as error:
+        fail(str(error))
+    for option, template in templates.items():
+        if template is not None and "{" not in template.replace("{{", ""):
+            what = {"--user": "user message", "--assistant": "assistant message", "--text": "text"}[option]
+            click.echo(
+                f"mft-recipes: warning: {option} {template!r} has no {{column}} field: every example gets "
+                f"the same {what}",
+                err=True,
+            )
+    _writable(**{"-o": output})
+    try:
+        result = convert_file(
+            source, output, mapping, input_format=input_format, encoding=encoding, delimiter=delimiter
+        )
+    except UsageError as error:
+        fail(str(error))
+    except ConvertError as error:
         fail(str(error), EXIT_INVALID)
+    except OSError as error:
+        fail(_os_error(error))
     if as_json:
         print_json(result.as_json())
         return
@@ -248,24 +332,59 @@ def convert(
         click.echo(f"{source}: row {row}: left out: {reason}", err=True)
     more = result.skipped_count - len(result.skipped)
     if more:
-        click.echo(f"{source}: {more:,} more rows left out", err=True)
-    from mft_recipes_data.report import plural
-
+        click.echo(f"{source}: {plural(more, 'more row')} left out", err=True)
     click.echo(f"wrote {result.written:,} of {plural(result.rows, 'row')} to {output}")
     for target, counts in result.labels.items():
         click.echo(f"  {target}: {plural(len(counts), 'label')}")
     click.echo(
-        f"next: mft-recipes data check {output}" + (" --format classifier" if kind == "classifier" else "")
+        f"next: mft-recipes data check {output}"
+        + (" --format classifier" if mapping.kind == "classifier" else "")
     )
 
 
+def _mapping(options: dict[str, Any], given: list[str]) -> Any:
+    """The mapping the options describe, or a usage error naming the options that do not go together."""
+    from mft_recipes_data.convert import RECORD_MAPPINGS, ChatMapping, ClassifierMapping
+
+    record_format, kind, system = options["record_format"], options["kind"], options["system"]
+    user, assistant, text = options["user"], options["assistant"], options["text"]
+    labels, path_column = options["labels"], options["path_column"]
+    if record_format is not None:
+        if given:
+            fail(f"--from {record_format} maps the records itself: drop {', '.join(given)}")
+        if kind != "chat":
+            fail(f"--from {record_format} makes chat examples: drop --to {kind}")
+        return RECORD_MAPPINGS[record_format](system)
+    if kind == "chat" and user and assistant and not (text or labels or path_column):
+        return ChatMapping(_template(user, "--user"), _template(assistant, "--assistant"), system)
+    if kind == "classifier" and text and (labels or path_column) and not (user or assistant or system):
+        targets = {target: column for target, _, column in (label.partition("=") for label in labels)}
+        targets = {target: column or target for target, column in targets.items()}
+        return ClassifierMapping(
+            _template(text, "--text"), targets, path_column, options["separator"], options["levels"]
+        )
+    if kind == "chat":
+        fail(
+            "--to chat takes --user and --assistant templates (and optionally --system), or --from sharegpt|alpaca"
+        )
+    fail("--to classifier takes --text and at least one --label TARGET=COLUMN or --path-column")
+
+
 @data.command()
-@click.argument("source", metavar="INPUT", type=click.Path(exists=True, dir_okay=False))
+@click.argument("source", metavar="INPUT", type=InputFile())
 @click.option(
     "--train", "train", required=True, type=click.Path(dir_okay=False), help="Training file to write."
 )
 @click.option(
     "--validation", required=True, type=click.Path(dir_okay=False), help="Validation file to write."
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["chat", "classifier"]),
+    default="chat",
+    show_default=True,
+    help="The example format INPUT is checked as before it is split.",
 )
 @click.option(
     "--fraction",
@@ -290,6 +409,7 @@ def split(
     source: str,
     train: str,
     validation: str,
+    fmt: str,
     fraction: float,
     count: int | None,
     seed: int,
@@ -297,9 +417,16 @@ def split(
     platform: bool,
     as_json: bool,
 ) -> None:
-    """Split INPUT into training and validation JSONL, stratified by label, the same for the same seed."""
+    """Split INPUT into training and validation JSONL, stratified by label, the same for the same seed.
+
+    INPUT is checked first (as `data check --format FORMAT` does): exit 1 when it holds an invalid
+    example, 2 on a usage error (an output that is INPUT or the other output).
+    """
+    from mft_recipes_data.check import CheckError
+    from mft_recipes_data.files import UsageError
     from mft_recipes_data.split import SplitError, split_file
 
+    _writable(**{"--train": train, "--validation": validation})
     try:
         result = split_file(
             source,
@@ -310,17 +437,24 @@ def split(
             seed=seed,
             stratify=None if stratify == "none" else stratify,
             platform=platform,
+            fmt=fmt,
         )
+    except (UsageError, CheckError) as error:
+        fail(str(error))
     except SplitError as error:
         fail(str(error), EXIT_INVALID)
+    except OSError as error:
+        fail(_os_error(error))
     if as_json:
         print_json(result.as_json())
         return
-    click.echo(f"{train}: {result.train_examples:,} examples, {result.train_bytes:,} bytes")
-    click.echo(f"{validation}: {result.validation_examples:,} examples, {result.validation_bytes:,} bytes")
+    click.echo(f"{train}: {plural(result.train_examples, 'example')}, {result.train_bytes:,} bytes")
+    click.echo(
+        f"{validation}: {plural(result.validation_examples, 'example')}, {result.validation_bytes:,} bytes"
+    )
     if result.stratified_by:
         click.echo(
-            f"  stratified by {result.stratified_by}: {len(result.validation_labels):,} labels in validation"
+            f"  stratified by {result.stratified_by}: {plural(len(result.validation_labels), 'label')} in validation"
         )
     if result.limited_by_size:
         click.echo("  fewer validation examples than asked: La Plateforme's 1 MB validation limit")

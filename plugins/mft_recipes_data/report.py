@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from mft_recipes.cli import plural
 from mft_recipes.problems import format_path
 from mft_recipes_data.check import CheckReport, FileReport, token_stats
 
@@ -19,7 +20,7 @@ def print_report(report: CheckReport) -> None:
             )
         if file_report.problems_omitted:
             click.echo(
-                f"{file_report.file}: {file_report.problems_omitted:,} more problems not listed "
+                f"{file_report.file}: {plural(file_report.problems_omitted, 'more problem')} not listed "
                 "(--max-problems N, or --json)",
                 err=True,
             )
@@ -28,7 +29,7 @@ def print_report(report: CheckReport) -> None:
         for target, counts in file_report.labels.items():
             shown = ", ".join(f"{label} {count:,}" for label, count in counts.most_common(12))
             more = f", … ({len(counts) - 12} more)" if len(counts) > 12 else ""
-            click.echo(f"  labels {target}: {len(counts)} values: {shown}{more}")
+            click.echo(f"  labels {target}: {plural(len(counts), 'value')}: {shown}{more}")
     stats = token_stats(report.token_counts())
     click.echo(f"tokens ({report.tokenizer.describe()}):")
     if stats["min"] is None:
@@ -43,7 +44,9 @@ def print_report(report: CheckReport) -> None:
         left = (
             ", ".join(f"{count:,} {code}" for code, count in report.clean.left_out.most_common()) or "nothing"
         )
-        click.echo(f"wrote {report.clean.written:,} examples to {report.clean.output}; left out: {left}")
+        click.echo(
+            f"wrote {plural(report.clean.written, 'example')} to {report.clean.output}; left out: {left}"
+        )
 
 
 def _file_line(report: FileReport) -> str:
@@ -58,11 +61,6 @@ def _file_line(report: FileReport) -> str:
     codes = ", ".join(f"{code} {count:,}" for code, count in sorted(report.problem_counts.items()))
     line = f"{report.file} ({report.role}): {status}: {', '.join(parts)}"
     return line + (f"\n  problems: {codes}" if codes else "")
-
-
-def plural(number: int, noun: str) -> str:
-    """`3 examples`, `1 example`."""
-    return f"{number:,} {noun}" + ("" if number == 1 else "s")
 
 
 def _print_recipe(report: CheckReport) -> None:
@@ -80,7 +78,7 @@ def _print_recipe(report: CheckReport) -> None:
         return
     fate = "truncates" if settings.excess_length_strategy == "truncate" else "drops"
     click.echo(
-        f"  {epoch.over_sequence_len:,} training examples over sequence_len {settings.sequence_len:,}"
+        f"  {plural(epoch.over_sequence_len, 'training example')} over sequence_len {settings.sequence_len:,}"
         + (f" (axolotl {fate} them)" if epoch.over_sequence_len and not settings.platform else "")
     )
     if epoch.without_trained_tokens:
@@ -91,12 +89,16 @@ def _print_recipe(report: CheckReport) -> None:
     if epoch.tokens_per_epoch is not None:
         held = f", after holding out val_set_size {settings.val_set_size:g}" if settings.val_set_size else ""
         click.echo(
-            f"  per epoch: {epoch.examples_per_epoch:,} examples, {epoch.tokens_per_epoch:,} tokens{held}"
+            f"  per epoch: {plural(epoch.examples_per_epoch or 0, 'example')}, {plural(epoch.tokens_per_epoch, 'token')}{held}"
         )
     if epoch.steps_per_epoch is not None:
         packing = ", packed sequences of sequence_len: a lower bound" if settings.sample_packing else ""
         click.echo(
             f"  steps per epoch: {epoch.steps_per_epoch:,} (micro_batch_size {settings.micro_batch_size} × "
             f"gradient_accumulation_steps {settings.gradient_accumulation_steps} × {settings.gpus} GPU{packing})"
-            + (f"; {settings.num_epochs:g} epochs → {epoch.total_steps:,} steps" if epoch.total_steps else "")
+            + (
+                f"; {settings.num_epochs:g} epoch{'' if settings.num_epochs == 1 else 's'} → {plural(epoch.total_steps, 'step')}"
+                if epoch.total_steps
+                else ""
+            )
         )

@@ -6,6 +6,9 @@ there are no labels) lines are shuffled with the seed, and a line's key is its r
 stratum's size. Validation takes the lowest keys, so any number of validation examples is spread over
 the labels in proportion to their counts; under a byte limit it takes the longest such prefix that fits.
 Two passes over the file (one to read labels and sizes, one to write) keep memory to a few numbers per line.
+
+The input is checked first, by `data check`'s own rules and tokenizer: a split of invalid examples would
+spread them over both files, and one that exits 0 must leave two files the check accepts.
 """
 
 from __future__ import annotations
@@ -17,11 +20,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mft_recipes_data.check import SIZE_LIMITS
+from mft_recipes.cli import plural
+from mft_recipes_data.check import SIZE_LIMITS, CheckReport, check_files
+from mft_recipes_data.files import UsageError, clash, open_data
 
 
 class SplitError(ValueError):
-    """A split that cannot be made: bad sizes, a label target no example has, outputs over the input."""
+    """A split that cannot be made from this input: invalid examples, too few of them."""
 
 
 @dataclass
@@ -54,29 +59,33 @@ def split_file(
     stratify: str | None = "auto",
     max_validation_bytes: int | None = None,
     platform: bool = False,
+    fmt: str = "chat",
+    jobs: int | None = None,
 ) -> SplitResult:
     """Split `source` into `train` and `validation` (both written atomically).
 
     The validation set has `count` examples, or `fraction` of them; `stratify` names the label target to
     stratify by ("auto": the first target of the first labelled example; None: no stratification).
-    `platform` caps the validation file at La Plateforme's 1 MB (or `max_validation_bytes`).
+    `platform` caps the validation file at La Plateforme's 1 MB (or `max_validation_bytes`). The input
+    must pass `data check` as `fmt` examples (checked with `jobs` workers).
     """
     from mft_recipes.output import atomic_writer
 
     source = Path(source)
-    for output in (train, validation):
-        if Path(output).resolve() == source.resolve():
-            raise SplitError(f"{output}: an output must not overwrite the input")
+    refused = clash([source], {"--train": train, "--validation": validation})
+    if refused:
+        raise UsageError(refused)
     if count is None and (fraction is None or not 0 < fraction < 1):
-        raise SplitError(f"the validation fraction must be between 0 and 1, got {fraction}")
+        raise UsageError(f"the validation fraction must be between 0 and 1, got {fraction}")
     byte_limit = max_validation_bytes or (SIZE_LIMITS["validation"] if platform else None)
+    _refuse_invalid(check_files([source], fmt=fmt, jobs=jobs, max_problems=100), fmt)
 
     strata = _read_strata(source, stratify)
     sizes = strata.sizes
     lines = len(sizes)
     wanted = count if count is not None else round(lines * (fraction or 0))
     if not 0 < wanted < lines:
-        raise SplitError(f"{source}: cannot hold out {wanted} of {lines} examples for validation")
+        raise SplitError(f"{source}: cannot hold out {wanted} of {plural(lines, 'example')} for validation")
     order = _stratified_order(strata.numbers, seed)
     chosen = bytearray(lines)
     used = taken = 0
@@ -96,7 +105,7 @@ def split_file(
     with (
         atomic_writer(train, "wb") as train_file,
         atomic_writer(validation, "wb") as validation_file,
-        source.open("rb") as file,
+        open_data(source) as file,
     ):
         index = 0
         for raw in file:
@@ -118,6 +127,26 @@ def split_file(
     return result
 
 
+def _refuse_invalid(report: CheckReport, fmt: str) -> None:
+    """A SplitError saying what `data check` refuses in the input, and what to do."""
+    if report.valid:
+        return
+    (file,) = report.files
+    first = next((str(problem) for problem in file.problems if problem.is_error), "it is not valid")
+    invalid = (
+        f"{plural(file.invalid_examples, 'invalid example')}, the first: " if file.invalid_examples else ""
+    )
+    hint = (
+        " (classifier examples? --format classifier)"
+        if fmt == "chat" and "E_NO_MESSAGES" in file.problem_counts
+        else ""
+    )
+    raise SplitError(
+        f"{file.file}: {invalid}{first}{hint}; a split would spread what `data check` refuses over both "
+        f"files: run `mft-recipes data check {file.file} --write-clean CLEAN.jsonl` and split the clean copy"
+    )
+
+
 @dataclass
 class _Strata:
     """Per non-blank line of the input: its stratum number and its size in bytes once written."""
@@ -133,7 +162,8 @@ _NO_LABEL = "(no label)"
 
 def _read_strata(source: Path, stratify: str | None) -> _Strata:
     strata = _Strata(None if stratify == "auto" else stratify)
-    with source.open("rb") as file:
+    targets: set[str] = set()
+    with open_data(source) as file:
         for raw in file:
             if not raw.strip():
                 continue
@@ -141,6 +171,7 @@ def _read_strata(source: Path, stratify: str | None) -> _Strata:
             label = _NO_LABEL
             if stratify is not None:
                 labels = _labels(raw)
+                targets.update(labels)
                 if strata.target is None and labels:
                     strata.target = next(iter(labels))
                 value = labels.get(strata.target) if strata.target is not None else None
@@ -148,7 +179,12 @@ def _read_strata(source: Path, stratify: str | None) -> _Strata:
                     label = json.dumps(value, ensure_ascii=False) if isinstance(value, list) else str(value)
             strata.numbers.append(strata.names.setdefault(label, len(strata.names)))
     if stratify not in (None, "auto") and _NO_LABEL in strata.names and len(strata.names) == 1:
-        raise SplitError(f"{source}: no example has labels for target {stratify!r}")
+        known = (
+            f"; the targets are {', '.join(map(repr, sorted(targets)))}"
+            if targets
+            else "; no example has labels"
+        )
+        raise UsageError(f"{source}: no example has labels for target {stratify!r} (--stratify){known}")
     return strata
 
 

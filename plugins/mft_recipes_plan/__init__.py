@@ -72,12 +72,9 @@ def render_warnings(rendered: Any) -> list[str] | None:
         plan = plan_rendered(rendered, PlanOptions(), get_registry())
     except Exception as error:
         return [f"plan: cannot plan this document: {error}"]
-    if plan.fits is not False or plan.gpu is None:
+    shortfall = plan.shortfall()
+    if shortfall is None:
         return None
     words = " ".join(f"{key}={value}" for key, value in rendered.overrides.items())
-    return [
-        f"plan: needs {plan.memory_per_gpu_gib:.1f} GiB per GPU, {plan.gpus}× {plan.gpu.name} has "
-        f"{plan.gpu.memory_gib:g} GiB ({-(plan.headroom_gib or 0):.1f} GiB short); see "
-        f"`mft-recipes plan {rendered.recipe.name} {words}`".rstrip()
-        + " for the breakdown"
-    ]
+    see = f"mft-recipes plan {rendered.recipe.name} {words}".rstrip()
+    return [f"plan: {shortfall}; see `{see}` for the breakdown"]

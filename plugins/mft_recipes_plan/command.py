@@ -3,12 +3,38 @@
 from __future__ import annotations
 
 import io
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import click
 
+from mft_recipes import InputFile
 from mft_recipes_plan.plan import Plan, PlanError, PlanOptions, ServingQuestion, plan_rendered
 from mft_recipes_plan.rendering import render_for_plan
+
+# The suffixes a token count may carry: thousand, million, billion.
+TOKEN_SCALES = {"k": 10**3, "K": 10**3, "M": 10**6, "B": 10**9}
+
+
+class TokenCount(click.ParamType):
+    """A number of tokens as people write it: 20000000, 20_000_000, 2e7, 20M, 1.5B, 500k."""
+
+    name = "N"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        if isinstance(value, int):
+            return value
+        text = str(value).strip()
+        scale = TOKEN_SCALES.get(text[-1:], 1)
+        try:
+            number = Decimal(text[:-1] if scale > 1 else text) * scale
+        except InvalidOperation:
+            number = Decimal("NaN")
+        if not number.is_finite() or number != number.to_integral_value() or number < 1:
+            self.fail(
+                f"{value!r} is not a whole number of tokens (20000000, 2e7, 20M, 1.5B, 500k)", param, ctx
+            )
+        return int(number)
 
 
 @click.command("plan", context_settings={"ignore_unknown_options": True})
@@ -20,12 +46,14 @@ from mft_recipes_plan.rendering import render_for_plan
     "(with --json: schemas/gpu-table.schema.json).",
 )
 @click.option("--gpus", type=click.IntRange(min=1), help="Number of GPUs (default: the recipe's).")
-@click.option("--tokens", type=click.IntRange(min=1), help="Tokens in the training data (one pass).")
+@click.option(
+    "--tokens", type=TokenCount(), help="Tokens in the training data, one pass (20000000, 2e7, 20M, 1.5B)."
+)
 @click.option(
     "--data",
     "data_files",
     multiple=True,
-    type=click.Path(exists=True, dir_okay=False),
+    type=InputFile(),
     help="Training JSONL FILE: its tokens are counted exactly with the data checker (repeatable).",
 )
 @click.option(
@@ -35,7 +63,7 @@ from mft_recipes_plan.rendering import render_for_plan
 )
 @click.option(
     "--gpu-table",
-    type=click.Path(exists=True, dir_okay=False),
+    type=InputFile(),
     help="YAML/JSON GPU table replacing or adding entries (also $MFT_RECIPES_GPU_TABLE).",
 )
 @click.option(
@@ -61,8 +89,12 @@ from mft_recipes_plan.rendering import render_for_plan
     help="Serving: measured tokens/s per GPU (default: derived from the BF16 peak, printed).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (schemas/plan.schema.json).")
+@click.option("--check", is_flag=True, help="Exit 1 when the plan does not fit (for CI).")
 @click.option(
-    "--plot", type=click.Path(dir_okay=False), help="Draw the memory breakdown to FILE.png (needs [plot])."
+    "--plot",
+    type=click.Path(dir_okay=False),
+    help="Draw the memory breakdown to FILE, in the format its extension names: .png, .svg, .pdf, .jpg, "
+    "... (needs [plot]).",
 )
 def plan_command(
     recipe_name: str,
@@ -80,29 +112,32 @@ def plan_command(
     serve_gpu: str | None,
     serve_tokens_per_second: float | None,
     as_json: bool,
+    check: bool,
     plot: str | None,
 ) -> None:
     """Plan RECIPE before renting hardware: parameters, memory per GPU, whether it fits, time, cost.
 
     \b
     mft-recipes plan mistral-7b-qlora
-    mft-recipes plan mixtral-moe --gpu a100-80gb --tokens 20000000
+    mft-recipes plan mixtral-moe --gpu a100-80gb --tokens 20M
+    mft-recipes plan mixtral-8x22b --gpus 4 --check
     mft-recipes plan mistral-7b-lora sequence_len=4096 --data train.jsonl --json
     mft-recipes plan mistral-7b-qlora --requests-per-month 500000 --api-price-per-mtoken 0.25
     """
-    from mft_recipes.cli import fail, print_json, recipe_or_fail, registry
+    from mft_recipes.cli import EXIT_INVALID, EXIT_USAGE, fail, print_json, recipe_or_fail, registry
     from mft_recipes.recipes import ParameterError, parse_overrides
     from mft_recipes.render import RenderError
-    from mft_recipes_plan.gpus import GpuTableError, load_gpu_table
+    from mft_recipes_plan.gpus import GpuTableError, InvalidGpuTable, load_gpu_table
 
     if gpu == "list":
         try:
             table = load_gpu_table(gpu_table)
         except GpuTableError as error:
-            fail(str(error))
+            fail(str(error), EXIT_INVALID if isinstance(error, InvalidGpuTable) else EXIT_USAGE)
         _print_gpu_table(table, as_json)
         return
     recipe = recipe_or_fail(recipe_name)
+    plot_format = _plot_format(plot) if plot else None
     if tokens is not None and data_files:
         fail("give --tokens N or --data FILE, not both")
     if (requests_per_month is None) != (api_price_per_mtoken is None):
@@ -130,22 +165,26 @@ def plan_command(
     )
     try:
         plan = plan_rendered(rendered, options, registry())
+    except InvalidGpuTable as error:
+        fail(str(error), EXIT_INVALID)
     except (PlanError, GpuTableError, ValueError) as error:
         fail(str(error))
-    if plot:
-        _plot(plan, plot)
+    if plot and plot_format:
+        _plot(plan, plot, plot_format)
     if as_json:
         print_json(plan.as_json())
     else:
         _print_plan(plan)
+    if check and (shortfall := plan.shortfall()):
+        fail(f"{recipe.name} does not fit: {shortfall}", EXIT_INVALID)
 
 
 def _count_data_tokens(paths: list[str], recipe: str, overrides: dict[str, Any]) -> int:
     """Exact token count of the training files, by the data checker (mistral-common tokenizers)."""
-    from mft_recipes.cli import EXIT_INVALID, fail
+    from mft_recipes.cli import EXIT_INVALID, fail, plural
 
     try:
-        from mft_recipes_data.check import check_files
+        from mft_recipes_data.check import CheckError, check_files
     except ImportError as error:
         fail(
             f"--data needs the data checker (mft_recipes_data.check), which failed to import: {error}; "
@@ -154,12 +193,13 @@ def _count_data_tokens(paths: list[str], recipe: str, overrides: dict[str, Any])
         raise AssertionError from error  # fail() exits
     try:
         report = check_files(paths, recipe=recipe, overrides=overrides)
+    except CheckError as error:  # what data check itself calls a usage error: no mistral-common, ...
+        fail(f"--data: {error}")
     except ValueError as error:
         fail(f"--data: {error}", EXIT_INVALID)
-        raise AssertionError from error
     if not report.valid:
         click.echo(
-            f"mft-recipes: warning: {len(report.problems)} problems in the data (see `mft-recipes data "
+            f"mft-recipes: warning: {plural(len(report.problems), 'problem')} in the data (see `mft-recipes data "
             f"check {' '.join(paths)}`); planning with the {report.valid_examples:,} valid examples",
             err=True,
         )
@@ -198,12 +238,20 @@ def _print_plan(plan: Plan) -> None:
             + ", ".join(f"{group} {_params(count)}" for group, count in plan.counts.trainable_groups.items()),
             markup=False,
         )
-    if plan.memory is not None and plan.gpu is not None:
+    if plan.memory is not None:
         verdict = "[green]fits[/green]" if plan.fits else "[red]does NOT fit[/red]"
-        console.print(
-            f"memory per GPU: {_gib(plan.memory_per_gpu_gib)} of {plan.gpu.memory_gib:g} GiB on "
-            f"{plan.gpus}× {plan.gpu.name}: {verdict}, headroom {_gib(plan.headroom_gib)}"
-        )
+        if plan.cpu_run is not None:
+            run = plan.cpu_run
+            console.print(
+                f"CPU run (device=cpu), no GPU: RAM {_gib(plan.ram_needed_gib)} ({run.processes} × "
+                f"{_gib(plan.memory.total / 2**30)} per process) of the {run.ram_gib:.1f} GiB this machine "
+                f"has: {verdict}, headroom {_gib(plan.headroom_gib)}"
+            )
+        elif plan.gpu is not None:
+            console.print(
+                f"memory per GPU: {_gib(plan.memory_per_gpu_gib)} of {plan.gpu.memory_gib:g} GiB on "
+                f"{plan.gpus}× {plan.gpu.name}: {verdict}, headroom {_gib(plan.headroom_gib)}"
+            )
         table = Table(box=None, pad_edge=False)
         for column, justify in (("term", "left"), ("GiB", "right"), ("share", "right")):
             table.add_column(column, justify=justify)  # type: ignore[arg-type]
@@ -273,22 +321,41 @@ def _print_gpu_table(table: dict[str, Any], as_json: bool) -> None:
     Console(soft_wrap=False).print(grid)
 
 
-def _plot(plan: Plan, path: str) -> None:
+def _plot_format(path: str) -> str:
+    """The image format `--plot PATH` asks for by its extension, among those matplotlib writes; or a usage
+    error (no matplotlib, an extension it does not write, a path that cannot be written), before any work."""
+    from pathlib import Path
+
+    from mft_recipes.cli import fail
+    from mft_recipes.output import why_unwritable
+
+    try:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+    except ImportError:
+        fail("--plot needs matplotlib: pip install 'mft-recipes[plot]'")
+    formats = FigureCanvasAgg.get_supported_filetypes()
+    extension = Path(path).suffix.lower().removeprefix(".")
+    if extension not in formats:
+        named = f"matplotlib writes no .{extension} images" if extension else "no extension tells the format"
+        fail(f"--plot {path}: {named}; name the file with one of .{', .'.join(formats)}")
+    if reason := why_unwritable(path):
+        fail(f"--plot {path}: cannot write it: {reason}")
+    return extension
+
+
+def _plot(plan: Plan, path: str, fmt: str) -> None:
     """The memory breakdown as one stacked bar against the GPU's memory, written atomically."""
     from mft_recipes.cli import fail
-    from mft_recipes.output import atomic_writer
+    from mft_recipes.output import atomic_writer, why_write_failed
 
     if plan.memory is None or plan.gpu is None:
         fail(f"--plot: recipe {plan.recipe} has no memory plan (hosted training)")
         return
-    try:
-        import matplotlib
+    import matplotlib
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        fail("--plot needs matplotlib: pip install 'mft-recipes[plot]'")
-        return
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
     figure, axes = plt.subplots(figsize=(5, 6))
     bottom = 0.0
     for term, value in plan.memory.gib().items():
@@ -305,8 +372,11 @@ def _plot(plan: Plan, path: str) -> None:
     )
     axes.legend(loc="upper left", bbox_to_anchor=(1.02, 1), fontsize="small")
     buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", bbox_inches="tight", dpi=120)
+    figure.savefig(buffer, format=fmt, bbox_inches="tight", dpi=120)
     plt.close(figure)
-    with atomic_writer(path, "wb") as file:
-        file.write(buffer.getvalue())
+    try:
+        with atomic_writer(path, "wb") as file:
+            file.write(buffer.getvalue())
+    except OSError as error:
+        fail(f"--plot {path}: {why_write_failed(path, error)}")
     click.echo(f"wrote {path}", err=True)

@@ -7,6 +7,7 @@ named by MFT_RECIPES_GPU_TABLE) has the same shape; its entries replace or add t
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import asdict, dataclass
 from functools import cache
 from importlib import resources
@@ -20,7 +21,11 @@ FIELDS = {"memory_gib": float, "bf16_tflops": float, "usd_per_hour": float}
 
 
 class GpuTableError(ValueError):
-    """A GPU table that cannot be read, or a GPU name it does not have."""
+    """A GPU table that cannot be read, or a GPU name it does not have: a usage error."""
+
+
+class InvalidGpuTable(GpuTableError):
+    """A GPU table file that was read and is not a valid table: invalid input."""
 
 
 @dataclass(frozen=True)
@@ -33,6 +38,14 @@ class Gpu:
     bf16_tflops: float
     usd_per_hour: float
     price_source: str = ""
+    compute_capability: str | None = None  # "9.0": what bf16, tf32 and fp8 support follow from
+
+    def capability(self) -> tuple[int, int] | None:
+        """The compute capability as (major, minor), or None when the table does not say."""
+        if not self.compute_capability:
+            return None
+        major, minor = self.compute_capability.split(".")
+        return int(major), int(minor)
 
     def as_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -68,8 +81,11 @@ def _read_table(path: Path) -> dict[str, Gpu]:
     except OSError as error:
         raise GpuTableError(f"{path}: cannot read the GPU table ({error.strerror})") from None
     except yaml.YAMLError as error:
-        raise GpuTableError(f"{path}: not YAML or JSON ({error})") from None
-    return _parse(data, str(path))
+        raise InvalidGpuTable(f"{path}: not YAML or JSON ({error})") from None
+    try:
+        return _parse(data, str(path))
+    except GpuTableError as error:
+        raise InvalidGpuTable(str(error)) from None
 
 
 def _load_yaml(text: str) -> Any:
@@ -93,10 +109,16 @@ def _parse(data: Any, source: str) -> dict[str, Gpu]:
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
                 raise GpuTableError(f"{source}: gpus.{name}.{key}: expected a positive number, got {value!r}")
             values[key] = kind(value)
+        capability = entry.get("compute_capability")
+        if capability is not None and not re.fullmatch(r"[0-9]+\.[0-9]", str(capability)):
+            raise GpuTableError(
+                f'{source}: gpus.{name}.compute_capability: expected "major.minor" such as "9.0", got {capability!r}'
+            )
         table[str(name)] = Gpu(
             name=str(name),
             title=str(entry.get("title", name)),
             price_source=str(entry.get("price_source", "")),
+            compute_capability=None if capability is None else str(capability),
             **values,
         )
     return table

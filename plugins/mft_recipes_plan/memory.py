@@ -150,9 +150,10 @@ class MemoryEstimate:
 
 
 def estimate_memory(
-    architecture: Architecture, count: ParameterCount, setup: TrainingSetup, gpus: int
+    architecture: Architecture, count: ParameterCount, setup: TrainingSetup, gpus: int, *, cuda: bool = True
 ) -> MemoryEstimate:
-    """Peak memory of one GPU during a training step of `setup` on `gpus` GPUs."""
+    """Peak memory of one GPU during a training step of `setup` on `gpus` GPUs; with `cuda=False`, of one
+    of `gpus` processes of a CPU run (no CUDA context, no NCCL buffers)."""
     if gpus < 1:
         raise SetupError(f"gpus: expected at least 1, got {gpus}")
     notes = list(setup.notes)
@@ -221,9 +222,8 @@ def estimate_memory(
         terms["ZeRO-3 gathered layer"] = _largest_gathered_bytes(architecture, count, setup)
 
     allocated = sum(terms.values())
-    terms["framework overhead"] = (
-        CUDA_CONTEXT_GIB * GIB + (NCCL_GIB * GIB if gpus > 1 else 0.0) + ALLOCATOR_SLACK * allocated
-    )
+    cuda_buffers = CUDA_CONTEXT_GIB * GIB + (NCCL_GIB * GIB if gpus > 1 else 0.0) if cuda else 0.0
+    terms["framework overhead"] = cuda_buffers + ALLOCATOR_SLACK * allocated
     return MemoryEstimate(terms, cpu_bytes=cpu, notes=tuple(dict.fromkeys(notes)))
 
 

@@ -8,6 +8,7 @@ fees (Mistral's hardware is not ours to size).
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -51,6 +52,14 @@ class ServingQuestion:
 
 
 @dataclass(frozen=True)
+class CpuRun:
+    """A CPU smoke-test run (`device=cpu`, the axolotl CPU profile): its processes share one machine's RAM."""
+
+    processes: int
+    ram_gib: float
+
+
+@dataclass(frozen=True)
 class PlanOptions:
     gpu: str | None = None
     gpus: int | None = None
@@ -81,15 +90,25 @@ class Plan:
     cost_usd: float | None = None
     platform: dict[str, Any] | None = None
     serving: dict[str, Any] | None = None
+    cpu_run: CpuRun | None = None
     assumptions: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
     @property
     def memory_per_gpu_gib(self) -> float | None:
-        return None if self.memory is None else self.memory.total / GIB
+        return None if self.memory is None or self.gpu is None else self.memory.total / GIB
+
+    @property
+    def ram_needed_gib(self) -> float | None:
+        """A CPU run: every process's memory and what DeepSpeed offloads, all in the machine's RAM."""
+        if self.memory is None or self.cpu_run is None:
+            return None
+        return (self.memory.total * self.cpu_run.processes + self.memory.cpu_bytes) / GIB
 
     @property
     def headroom_gib(self) -> float | None:
+        if self.cpu_run is not None and self.ram_needed_gib is not None:
+            return self.cpu_run.ram_gib - self.ram_needed_gib
         if self.memory_per_gpu_gib is None or self.gpu is None:
             return None
         return self.gpu.memory_gib - self.memory_per_gpu_gib
@@ -98,6 +117,22 @@ class Plan:
     def fits(self) -> bool | None:
         headroom = self.headroom_gib
         return None if headroom is None else headroom >= 0
+
+    def shortfall(self) -> str | None:
+        """What does not fit, in one line (None when it fits or there is nothing to fit)."""
+        short = -(self.headroom_gib or 0.0)
+        if self.fits is not False:
+            return None
+        if self.cpu_run is not None:
+            return (
+                f"needs {self.ram_needed_gib:.1f} GiB of RAM, this machine has {self.cpu_run.ram_gib:.1f} GiB "
+                f"({short:.1f} GiB short)"
+            )
+        assert self.gpu is not None
+        return (
+            f"needs {self.memory_per_gpu_gib:.1f} GiB per GPU, {self.gpus}× {self.gpu.name} has "
+            f"{self.gpu.memory_gib:g} GiB ({short:.1f} GiB short)"
+        )
 
     def as_json(self) -> dict[str, Any]:
         counts = self.counts
@@ -126,6 +161,13 @@ class Plan:
             "cost_usd": _round(self.cost_usd, 2),
             "platform": self.platform,
             "serving": self.serving,
+            "cpu_run": None
+            if self.cpu_run is None
+            else {
+                "processes": self.cpu_run.processes,
+                "ram_needed_gib": _round(self.ram_needed_gib),
+                "ram_gib": _round(self.cpu_run.ram_gib),
+            },
             "assumptions": self.assumptions,
             "notes": self.notes,
         }
@@ -161,8 +203,11 @@ def plan_rendered(rendered: RenderedDocument, options: PlanOptions, registry: An
                 f"base_model {document.get('base_model')!r}: unknown architecture (not in the "
                 "catalogue and no local config.json)"
             )
-        gpu = find_gpu(options.gpu or recipe.hardware.gpu, table)
-        gpus = options.gpus or max(recipe.hardware.gpus, 1)
+        on_cpu = rendered.parameters.get("device") == "cpu"
+        if on_cpu and options.gpu:
+            raise PlanError(f"device=cpu plans a run with no GPU: drop --gpu {options.gpu} (or device=cpu)")
+        gpu = None if on_cpu else find_gpu(options.gpu or recipe.hardware.gpu, table)
+        processes = options.gpus or max(recipe.hardware.gpus, 1)
         counts = count_parameters(architecture, document)
         setup = TrainingSetup.from_document(document)
         plan = Plan(
@@ -172,9 +217,10 @@ def plan_rendered(rendered: RenderedDocument, options: PlanOptions, registry: An
             counts.method,
             architecture,
             gpu,
-            gpus,
+            0 if on_cpu else processes,
             counts=counts,
-            memory=estimate_memory(architecture, counts, setup, gpus),
+            memory=estimate_memory(architecture, counts, setup, processes, cuda=not on_cpu),
+            cpu_run=CpuRun(processes, machine_ram_gib()) if on_cpu else None,
         )
         plan.notes += list(counts.notes) + list(plan.memory.notes if plan.memory else ())
         plan.assumptions["micro batch"] = (
@@ -186,6 +232,18 @@ def plan_rendered(rendered: RenderedDocument, options: PlanOptions, registry: An
     if options.serving is not None:
         plan.serving = _plan_serving(plan, options.serving, table)
     return plan
+
+
+def machine_ram_gib() -> float:
+    """The memory this machine gives this process: the physical RAM (the kernel's page count × page size),
+    or less where a cgroup v2 limit says so (a CI container)."""
+    ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    try:
+        with open("/sys/fs/cgroup/memory.max", encoding="ascii") as limit:
+            ram = min(ram, int(limit.read()))
+    except (OSError, ValueError):  # no cgroup v2, or "max"
+        pass
+    return ram / GIB
 
 
 def _architecture_of(rendered: RenderedDocument, registry: Any) -> Architecture | None:
@@ -221,6 +279,12 @@ def flops_per_token(architecture: Architecture, counts: ParameterCount, setup: T
 def _plan_training_time(
     plan: Plan, architecture: Architecture, counts: ParameterCount, setup: TrainingSetup, options: PlanOptions
 ) -> None:
+    if plan.gpu is None:
+        plan.notes.append(
+            "a CPU run: no time or cost is planned (the model is a GPU's BF16 peak); a smoke test trains a "
+            "tiny model for a few steps"
+        )
+        return
     mfu = options.mfu
     if mfu is None:
         mfu = DEFAULT_MFU.get(counts.method, 0.35) * (MOE_MFU_FACTOR if architecture.is_moe else 1.0)
@@ -280,7 +344,7 @@ def _plan_serving(plan: Plan, question: ServingQuestion, table: dict[str, Gpu]) 
         )
     gpu = find_gpu(question.gpu, table) if question.gpu else plan.gpu
     if gpu is None:
-        raise PlanError("serving cost: give --serve-gpu NAME (this recipe trains on hosted hardware)")
+        raise PlanError("serving cost: give --serve-gpu NAME (this plan has no GPU to serve on)")
     total = count_parameters(plan.architecture, {}).total
     weights_gib = total * 2 / GIB
     gpus_per_replica = math.ceil(weights_gib * KV_CACHE_FACTOR / (gpu.memory_gib * VLLM_MEMORY_UTILIZATION))

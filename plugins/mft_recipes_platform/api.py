@@ -1,7 +1,8 @@
 """La Plateforme through the real mistralai SDK (2.0 to 2.5.1: the last line with fine-tuning).
 
-Every call goes through `PlatformAPI._call`: transient failures are retried (retries.py), the others
-become a PlatformError whose message says what to do. No message, log line or error ever holds the API
+Every call goes through `PlatformAPI._call`: transient failures are retried (retries.py) until the
+policy's budget (`--timeout`) is spent, each try waiting at most what is left of it, and the others
+become a PlatformError whose message names the server and says what to do. No message, log line or error ever holds the API
 key or the W&B key: the SDK's debug logging (MISTRAL_DEBUG, which logs request bodies, the W&B key in
 the job body included) is replaced by a silent logger, and every message is scrubbed of the keys this
 process knows.
@@ -17,18 +18,24 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from mft_recipes_platform.retries import PlatformError, RetryPolicy, call_with_retries, status_of
+from mft_recipes_platform.retries import (
+    PlatformError,
+    PlatformUsageError,
+    RetryPolicy,
+    call_with_retries,
+    status_of,
+)
 
 T = TypeVar("T")
 
 API_KEY_VARIABLE = "MISTRAL_API_KEY"
 SERVER_URL_VARIABLE = "MISTRAL_SERVER_URL"
+DEFAULT_SERVER_URL = "https://api.mistral.ai"  # the SDK's (mistralai.client.sdkconfiguration.SERVERS)
 SUPPORTED_SDK = "mistralai>=2.0,<=2.5.1"
 INSTALL_HINT = (
     "install the SDK line that still has the fine-tuning API: pip install 'mft-recipes[platform]' "
     f"({SUPPORTED_SDK}; mistralai 2.5.2 and later removed fine_tuning)"
 )
-TIMEOUT_MS = 120_000
 
 
 def read_api_key(api_key_file: str | None, environ: dict[str, str] | None = None) -> str:
@@ -37,15 +44,17 @@ def read_api_key(api_key_file: str | None, environ: dict[str, str] | None = None
         try:
             key = Path(api_key_file).read_text(encoding="utf-8").strip()
         except OSError as error:
-            raise PlatformError(f"--api-key-file {api_key_file}: cannot read it ({error.strerror})") from None
+            raise PlatformUsageError(
+                f"--api-key-file {api_key_file}: cannot read it ({error.strerror})"
+            ) from None
         if not key:
-            raise PlatformError(
+            raise PlatformUsageError(
                 f"--api-key-file {api_key_file} is empty; put the La Plateforme API key in it"
             )
         return key
     key = (os.environ if environ is None else environ).get(API_KEY_VARIABLE, "").strip()
     if not key:
-        raise PlatformError(
+        raise PlatformUsageError(
             f"no API key: set {API_KEY_VARIABLE} or pass --api-key-file FILE (a key is never taken from "
             "the command line, where shells and process lists keep it)"
         )
@@ -66,6 +75,22 @@ class Redactor:
         for secret in sorted(self.secrets, key=len, reverse=True):
             text = text.replace(secret, "***")
         return text
+
+
+def url_problem(url: str) -> str | None:
+    """Why `url` is not a server address (None when it is one): it needs http or https and a host."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 -- raises on a port that is not a number from 0 to 65535
+    except ValueError as error:
+        return str(error)
+    if parts.scheme not in ("http", "https"):
+        return "it needs http:// or https:// first"
+    if not parts.hostname:
+        return "it has no host"
+    return None
 
 
 def _silent_logger() -> logging.Logger:
@@ -144,6 +169,7 @@ class PlatformAPI:
         redact: Redactor | None = None,
     ) -> None:
         self.server_url = server_url
+        self.url = server_url or DEFAULT_SERVER_URL
         self.policy = policy or RetryPolicy()
         self.redact = redact or Redactor()
         self.redact.add(api_key)
@@ -157,17 +183,17 @@ class PlatformAPI:
             try:
                 from mistralai.client import Mistral
             except ImportError:
-                raise PlatformError(
+                raise PlatformUsageError(
                     f"La Plateforme commands need the mistralai SDK: {INSTALL_HINT}"
                 ) from None
             client = Mistral(
                 api_key=self._api_key,
                 server_url=self.server_url,
-                timeout_ms=TIMEOUT_MS,
+                timeout_ms=round(self.policy.budget * 1000),
                 debug_logger=_silent_logger(),
             )
             if not hasattr(client, "fine_tuning"):
-                raise PlatformError(f"this mistralai has no fine-tuning API: {INSTALL_HINT}")
+                raise PlatformUsageError(f"this mistralai has no fine-tuning API: {INSTALL_HINT}")
             self._client = client
         return self._client
 
@@ -181,8 +207,18 @@ class PlatformAPI:
         self.client  # noqa: B018 -- loads the SDK, or says which one to install
         from mistralai.client.errors import MistralError
 
+        what = f"{what} at {self.url}"
+        start = self.policy.clock()
+
+        def attempt() -> T:
+            """One try, waiting for the server at most what is left of the budget (the SDK reads its
+            configuration's timeout_ms for every request that gives none)."""
+            left = self.policy.budget - (self.policy.clock() - start)
+            self.client.sdk_configuration.timeout_ms = max(round(left * 1000), 100)
+            return call()
+
         try:
-            return call_with_retries(what, call, self.policy, self.on_retry, before_retry)
+            return call_with_retries(what, attempt, self.policy, self.on_retry, before_retry)
         except MistralError as error:
             status = status_of(error) or 0
             raise PlatformError(

@@ -1,8 +1,11 @@
 """`mft-recipes platform ...`: submit, follow and manage La Plateforme fine-tuning jobs.
 
 Thin click shells over submit.py, follow.py and api.py. Every command takes --json (shapes in
-schemas/platform-*.schema.json), the API key only from MISTRAL_API_KEY or --api-key-file, and
---server-url (or MISTRAL_SERVER_URL) to talk to another server than api.mistral.ai.
+schemas/platform-*.schema.json), the API key only from MISTRAL_API_KEY or --api-key-file, --server-url
+(or MISTRAL_SERVER_URL) to talk to another server than api.mistral.ai, and --timeout.
+
+Exit codes: 0 ok; 1 the server refused or failed (or the data is invalid); 2 usage: a malformed URL, no
+API key, an unreadable key file or data file, no mistralai SDK.
 """
 
 from __future__ import annotations
@@ -16,10 +19,10 @@ from typing import Any
 
 import click
 
-from mft_recipes.cli import EXIT_INVALID, fail, print_json, recipe_or_fail, registry
-from mft_recipes_platform.api import SERVER_URL_VARIABLE, PlatformAPI, Redactor, read_api_key
+from mft_recipes.cli import EXIT_INVALID, EXIT_USAGE, fail, print_json, recipe_or_fail, registry
+from mft_recipes_platform.api import SERVER_URL_VARIABLE, PlatformAPI, Redactor, read_api_key, url_problem
 from mft_recipes_platform.follow import FollowResult, checkpoint_line, cost_line, follow_job
-from mft_recipes_platform.retries import PlatformError, RetryPolicy
+from mft_recipes_platform.retries import PlatformError, PlatformUsageError, RetryPolicy
 
 STATUSES = (
     "QUEUED",
@@ -44,18 +47,20 @@ class Connection:
     """The server and key a command talks to, opened on first use (a dry run never opens it) and
     closed by `connection_options` when the command ends."""
 
-    def __init__(self, server_url: str | None, api_key_file: str | None, retry_budget: float) -> None:
+    def __init__(self, server_url: str | None, api_key_file: str | None, timeout: float) -> None:
         self.server_url = server_url
         self.api_key_file = api_key_file
-        self.retry_budget = retry_budget
+        self.timeout = timeout
         self._api: PlatformAPI | None = None
 
     @property
     def api(self) -> PlatformAPI:
+        """The API, with its key read and its SDK loaded: what a command lacks shows before any request."""
         if self._api is None:
             key = read_api_key(self.api_key_file)
-            policy = RetryPolicy(budget=self.retry_budget)
+            policy = RetryPolicy(budget=self.timeout)
             self._api = PlatformAPI(key, self.server_url, policy, on_retry=say, redact=Redactor())
+            self._api.client  # noqa: B018 -- loads the SDK, or says which one to install
         return self._api
 
     def close(self) -> None:
@@ -63,14 +68,30 @@ class Connection:
             self._api.close()
 
 
+def checked_url(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """The server URL, or a usage error (exit 2) at once that names where it came from."""
+    problem = url_problem(value) if value is not None else None
+    if problem:
+        from click.core import ParameterSource
+
+        given = (
+            f"{SERVER_URL_VARIABLE}={value!r}"
+            if ctx.get_parameter_source(param.name or "") == ParameterSource.ENVIRONMENT
+            else f"--server-url {value!r}"
+        )
+        fail(f"{given} is not a server address: {problem} (for example https://api.mistral.ai)")
+    return value
+
+
 def connection_options(command: Callable[..., Any]) -> Callable[..., Any]:
-    """--server-url, --api-key-file and --retry-budget, given to the command as `connection`; a
-    PlatformError anywhere in it becomes a message and exit code 1."""
+    """--server-url, --api-key-file and --timeout, given to the command as `connection`; a PlatformError
+    anywhere in it becomes a message and exit code 1 (2 for a PlatformUsageError)."""
 
     @click.option(
         "--server-url",
         envvar=SERVER_URL_VARIABLE,
         metavar="URL",
+        callback=checked_url,
         help=f"La Plateforme's address (default https://api.mistral.ai; env {SERVER_URL_VARIABLE}).",
     )
     @click.option(
@@ -80,18 +101,20 @@ def connection_options(command: Callable[..., Any]) -> Callable[..., Any]:
         help="Read the API key from FILE instead of MISTRAL_API_KEY.",
     )
     @click.option(
-        "--retry-budget",
-        type=click.FloatRange(min=0),
-        default=120,
+        "--timeout",
+        type=click.FloatRange(min=0, min_open=True),
+        default=30,
         show_default=True,
         metavar="SECONDS",
-        help="How long to keep retrying connection errors, 429 and 5xx.",
+        help="Give up on a request after this long, retries of connection errors, 429 and 5xx included.",
     )
     @functools.wraps(command)
-    def wrapper(server_url: str | None, api_key_file: str | None, retry_budget: float, **kwargs: Any) -> Any:
-        connection = Connection(server_url, api_key_file, retry_budget)
+    def wrapper(server_url: str | None, api_key_file: str | None, timeout: float, **kwargs: Any) -> Any:
+        connection = Connection(server_url, api_key_file, timeout)
         try:
             return command(connection=connection, **kwargs)
+        except PlatformUsageError as error:
+            fail(str(error), EXIT_USAGE)
         except PlatformError as error:
             fail(str(error), EXIT_INVALID)
         finally:
@@ -174,6 +197,7 @@ def submit(
     from mft_recipes_platform.manifest import Manifest, default_manifest_path
 
     recipe = recipe_or_fail(recipe_name)
+    api = None if dry_run else connection.api  # no key or SDK: said before the data check runs
     try:
         parsed = parse_overrides(overrides)
         submission = flow.prepare(recipe, parsed, train, validation, registry(), dict(os.environ), say)
@@ -199,7 +223,7 @@ def submit(
             say("dry run: would create this job (nothing was sent):")
             print_json(submission.payload)
         return
-    api = connection.api
+    assert api is not None
     result: FollowResult | None = None
     try:
         flow.upload_files(submission, api, record, say)
@@ -221,6 +245,8 @@ def submit(
             submission.job = result.job
     except flow.SubmitError as error:
         fail(str(error), error.code)
+    except PlatformError as error:
+        fail(f"{error}\n{flow.done_so_far(submission, error)}", EXIT_INVALID)
     if as_json:
         print_json(submission.as_json())
     else:

@@ -12,6 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from mft_recipes.cli import plural
+
 TERMINAL_STATUSES = frozenset({"SUCCESS", "FAILED", "FAILED_VALIDATION", "CANCELLED"})
 FAILED_STATUSES = frozenset({"FAILED", "FAILED_VALIDATION", "CANCELLED"})
 
@@ -52,7 +54,7 @@ def cost_line(job: dict[str, Any]) -> str | None:
     if metadata.get("expected_duration_seconds") is not None:
         parts.append(f"expected duration {_duration(metadata['expected_duration_seconds'])}")
     if metadata.get("train_tokens") is not None:
-        parts.append(f"{metadata['train_tokens']:,} training tokens")
+        parts.append(plural(metadata["train_tokens"], "training token"))
     return ", ".join(parts) or None
 
 

@@ -2,7 +2,8 @@
 
 The SDK's own retry helper sleeps a random 0-1 s on top of every backoff, cannot be bounded per call
 in tests, and does not count a dropped connection (httpx.RemoteProtocolError) as transient, so the
-plugin keeps its own small loop and turns the SDK's retries off.
+plugin keeps its own small loop and turns the SDK's retries off. The loop stops when the next wait
+would end past the policy's budget (`--timeout`), so a dead server is given up on within it.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
+
+from mft_recipes.cli import plural
 
 T = TypeVar("T")
 
@@ -26,6 +29,11 @@ class PlatformError(Exception):
         self.detail = detail
 
 
+class PlatformUsageError(PlatformError):
+    """What the command line or the machine lacks, found before any request: no API key, an unreadable
+    key file, no mistralai SDK. The commands exit 2 on it."""
+
+
 @dataclass(frozen=True)
 class RetryPolicy:
     """Exponential backoff: `first_delay`, times `factor` each try, at most `max_delay`, and no new try
@@ -34,7 +42,7 @@ class RetryPolicy:
     first_delay: float = 1.0
     factor: float = 2.0
     max_delay: float = 30.0
-    budget: float = 120.0
+    budget: float = 30.0
     sleep: Callable[[float], None] = time.sleep
     clock: Callable[[], float] = time.monotonic
 
@@ -106,8 +114,8 @@ def call_with_retries(
             delay = next_delay(attempt, retry_after_seconds(error))
             if delay is None:
                 raise PlatformError(
-                    f"{what}: still failing after {attempt + 1} tries within {policy.budget:g} s "
-                    f"({describe_transient(error)}); try again later",
+                    f"{what}: {describe_transient(error)}; gave up after {plural(attempt + 1, 'try')} within "
+                    f"{policy.budget:g} s; check --server-url, or try again later (--timeout allows longer)",
                     status_of(error),
                 ) from None
             on_retry(f"{what}: {describe_transient(error)}; retrying in {delay:.1f} s")
@@ -119,4 +127,5 @@ def describe_transient(error: BaseException) -> str:
     status = status_of(error)
     if status is not None:
         return f"HTTP {status}"
-    return f"connection problem ({type(error).__name__})"
+    kind = type(error).__name__
+    return f"no answer (a connection problem: {kind}: {error})" if str(error) else f"no answer ({kind})"

@@ -14,6 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mft_recipes_data.files import is_gzip
+
+from mft_recipes.cli import plural
 from mft_recipes.recipes import Recipe
 from mft_recipes_platform.api import PlatformAPI
 from mft_recipes_platform.manifest import Manifest, file_sha256, payload_sha256
@@ -103,6 +106,12 @@ def prepare(
             raise SubmitError(f"{parameter}= is filled in by submit from --{data_file.role}; drop it", code=2)
         if not data_file.path.is_file():
             raise SubmitError(f"--{data_file.role} {data_file.path}: no such file", code=2)
+        if is_gzip(data_file.path):
+            raise SubmitError(
+                f"--{data_file.role} {data_file.path} is gzip-compressed and La Plateforme reads plain "
+                f"JSONL: upload the file it holds (gunzip -k {data_file.path})",
+                code=2,
+            )
         data_file.sha256 = file_sha256(data_file.path)
     if validation and files[0].sha256 == files[1].sha256:
         raise SubmitError(
@@ -119,6 +128,22 @@ def prepare(
             "export it, or drop wandb_project"
         )
     return submission
+
+
+def done_so_far(submission: Submission, error: PlatformError) -> str:
+    """What a submit that failed on the server left there, and what running it again does."""
+    uploaded = [
+        f"{data_file.path} as {data_file.file_id}" for data_file in submission.files if data_file.file_id
+    ]
+    if not uploaded:
+        return "nothing was uploaded and no job was created"
+    job = (
+        "no answer came to the job's creation, so a job may exist: look with `mft-recipes platform list` "
+        "before running the same command again (it reuses the uploads)"
+        if error.status is None and all(data_file.file_id for data_file in submission.files)
+        else "no job was created; run the same command again: it reuses the uploads"
+    )
+    return f"uploaded {', '.join(uploaded)}; {job}"
 
 
 def file_ids(submission: Submission) -> dict[str, str]:
@@ -199,7 +224,7 @@ def undeclared_labels(payload: dict[str, Any], file_reports: list[Any]) -> list[
             for label, count in sorted(counts.items()):
                 if label not in declared[target]:
                     found.append(
-                        f"{file_report.file}: {target} label {label!r} ({count} samples) is not declared; "
+                        f"{file_report.file}: {target} label {label!r} ({plural(count, 'sample')}) is not declared; "
                         f"add it to the recipe's labels for {target} or fix the data"
                     )
     return found
@@ -245,9 +270,9 @@ def create_job(
 
     def find_created() -> dict[str, Any] | None:
         """A job this submit created although its answer was lost (a dropped connection, a 5xx)."""
-        from datetime import datetime, timezone
+        from datetime import UTC, datetime
 
-        since = datetime.fromtimestamp(started - 60, tz=timezone.utc)
+        since = datetime.fromtimestamp(started - 60, tz=UTC)
         for job in api.list_jobs(created_after=since, model=submission.payload["model"], created_by_me=True):
             if job.get("id") not in excluded and _same_job(job, submission.payload):
                 say(f"an earlier try created job {job['id']}; not creating another")

@@ -10,6 +10,8 @@ from typing import Any
 
 import click
 
+from mft_recipes import InputFile
+
 
 @contextlib.contextmanager
 def stdout_to_stderr() -> Iterator[None]:
@@ -132,7 +134,7 @@ def _print_export(result: dict[str, Any]) -> None:
 @click.option(
     "--data",
     required=True,
-    type=click.Path(exists=True, dir_okay=False),
+    type=InputFile(),
     help='Chat JSONL ({"messages": [...]}); the last assistant message is the reference.',
 )
 @click.option(
@@ -141,7 +143,7 @@ def _print_export(result: dict[str, Any]) -> None:
 @click.option(
     "--labels",
     "labels_file",
-    type=click.Path(exists=True, dir_okay=False),
+    type=InputFile(),
     help="Label set, one a line (classification; default: the references in --data).",
 )
 @click.option(

@@ -154,6 +154,31 @@ def test_mixtral_4bit_without_quantize_moe_experts_warns_with_the_expert_size() 
     assert "45.1 B parameters" in problem.message
 
 
+def test_the_16bit_experts_advice_leads_to_a_config_axolotl_accepts() -> None:
+    """On axolotl's Mixtral example (lora_target_linear), setting quantize_moe_experts alone gives a config
+    axolotl refuses (check_quantize_moe_experts); the advice says what else to change, and following it
+    all leaves nothing for validate to refuse."""
+    example = yaml.safe_load(AXOLOTL_EXAMPLE_MIXTRAL_QLORA)
+    [advice] = [
+        p for p in validate_document(example, "axolotl", get_registry()) if p.code == "moe-experts-16bit"
+    ]
+    assert "replace lora_target_linear" in advice.message
+    assert "lora_target_modules: [q_proj, k_proj, v_proj, o_proj, w1, w2, w3]" in advice.message
+
+    only_the_flag = {**example, "quantize_moe_experts": True}
+    refused = [p for p in validate_document(only_the_flag, "axolotl", get_registry()) if p.is_error]
+    assert "axolotl-check-quantize-moe-experts" in {p.code for p in refused}
+    assert any("lora_target_linear is not compatible with quantize_moe_experts" in p.message for p in refused)
+
+    advised = {
+        **only_the_flag,
+        "lora_dropout": 0,
+        "lora_target_modules": ["q_proj", "k_proj", "v_proj", "o_proj", "w1", "w2", "w3"],
+    }
+    del advised["lora_target_linear"]
+    assert [str(p) for p in validate_document(advised, "axolotl", get_registry())] == []
+
+
 ZERO3 = {"zero_optimization": {"stage": 3}, "train_batch_size": "auto"}
 
 
@@ -163,10 +188,10 @@ def test_zero3_with_4bit_is_an_error_and_zero2_is_not() -> None:
     assert "zero3-with-quantized-base" not in codes(base_config(deepspeed=zero2))
 
 
-def test_zero3_from_a_deepspeed_file_next_to_the_config(tmp_path: Path) -> None:
+def test_zero3_from_a_deepspeed_file_in_the_launch_directory(tmp_path: Path) -> None:
     (tmp_path / "zero3.json").write_text(json.dumps(ZERO3))
     config = base_config(deepspeed="zero3.json")
-    problems = validate_document(config, "axolotl", get_registry(), file=str(tmp_path / "cfg.yml"))
+    problems = validate_document(config, "axolotl", get_registry(), cwd=str(tmp_path))
     assert "zero3-with-quantized-base" in {problem.code for problem in problems}
 
 
@@ -187,7 +212,7 @@ def test_inline_deepspeed_section_is_checked_against_its_schema() -> None:
 
 
 def test_deepspeed_batch_values_that_disagree_with_the_config() -> None:
-    section = copy.deepcopy(ZERO3)
+    section: dict[str, Any] = copy.deepcopy(ZERO3)
     section.update({"train_micro_batch_size_per_gpu": 4, "train_batch_size": 20})
     found = validate_document(
         base_config(adapter="lora", load_in_4bit=None, quantize_moe_experts=None, deepspeed=section),
@@ -256,3 +281,23 @@ def test_zero3_expert_lora_warns_when_the_installed_peft_cannot_wrap_partitioned
         lora_target_modules=["q_proj", "v_proj"],
     )
     assert "zero3-expert-lora-needs-peft" not in codes(attention_only)
+
+
+@pytest.mark.parametrize(
+    ("base_model", "architecture", "expert_size"),
+    [
+        # The id axolotl's own Mixtral 8x22B examples use (mixtral-8x22b-qlora-fsdp.yml): the community's
+        # conversion of the torrent checkpoint, Mistral's layers with the 32000-token vocabulary.
+        ("mistral-community/Mixtral-8x22B-v0.1", "Mixtral-8x22B-v0.1-community", "135.3 B"),
+        ("mistralai/Mixtral-8x22B-Instruct-v0.1", "Mixtral-8x22B-v0.1", "135.3 B"),
+        ("mistralai/Mixtral-8x7B-Instruct-v0.1", "Mixtral-8x7B-v0.1", "45.1 B"),
+    ],
+)
+def test_the_mirrors_and_instruct_repositories_are_recognised(
+    base_model: str, architecture: str, expert_size: str
+) -> None:
+    config = base_config(base_model=base_model, quantize_moe_experts=None)
+    [problem] = [
+        p for p in validate_document(config, "axolotl", get_registry()) if p.code == "moe-experts-16bit"
+    ]
+    assert f"{architecture}'s fused experts ({expert_size} parameters" in problem.message

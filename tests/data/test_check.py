@@ -47,7 +47,7 @@ def test_write_clean_keeps_the_valid_examples_once_and_never_touches_the_input(
 
 def test_write_clean_refuses_to_overwrite_the_input(jsonl: Callable[..., Path]) -> None:
     source = jsonl(VALID)
-    with pytest.raises(CheckError, match="must not overwrite the input"):
+    with pytest.raises(CheckError, match="is the input"):
         check_files([source], write_clean=source)
     result = data_cli("check", str(source), "--write-clean", str(source))
     assert result.exit_code == 2

@@ -146,7 +146,7 @@ def test_a_template_naming_no_column_is_refused_with_the_columns(tmp_path: Path)
     result = data_cli(
         "convert", str(source), "-o", str(output), "--user", "{title}", "--assistant", "{category}"
     )
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "no column 'title'; the columns are 'name', 'description', 'category'" in result.stderr
     assert not output.exists()
     assert data_cli("convert", str(source), "-o", str(output), "--user", "{name}").exit_code == 2
@@ -162,7 +162,7 @@ def test_split_is_deterministic_per_seed_and_keeps_every_example_once(
     jsonl: Callable[..., Path], tmp_path: Path
 ) -> None:
     source = jsonl(*[chat(f"question {number}", "answer") for number in range(200)])
-    outputs = []
+    outputs: list[tuple[bytes, bytes]] = []
     for seed in (7, 7, 8):
         train, validation = tmp_path / f"train-{len(outputs)}.jsonl", tmp_path / f"valid-{len(outputs)}.jsonl"
         result = data_cli(
@@ -189,7 +189,9 @@ def test_split_is_deterministic_per_seed_and_keeps_every_example_once(
 
 def test_split_is_stratified_by_label(jsonl: Callable[..., Path], tmp_path: Path) -> None:
     source = jsonl(*labelled(100, "common"), *labelled(50, "middle"), *labelled(10, "rare"))
-    result = split_file(source, tmp_path / "t.jsonl", tmp_path / "v.jsonl", fraction=0.1, seed=3)
+    result = split_file(
+        source, tmp_path / "t.jsonl", tmp_path / "v.jsonl", fraction=0.1, seed=3, fmt="classifier"
+    )
     validation = Counter(example["labels"]["kind"] for example in read_jsonl(tmp_path / "v.jsonl"))
     assert validation == {"common": 10, "middle": 5, "rare": 1}
     assert result.stratified_by == "kind" and result.validation_labels == dict(validation)
@@ -201,7 +203,9 @@ def test_split_for_the_platform_keeps_validation_under_1_mb(
     source = jsonl(*labelled(3000, "a", 900), *labelled(1000, "b", 900))
     assert source.stat().st_size > 3_000_000
     validation = tmp_path / "v.jsonl"
-    result = split_file(source, tmp_path / "t.jsonl", validation, fraction=0.4, seed=0, platform=True)
+    result = split_file(
+        source, tmp_path / "t.jsonl", validation, fraction=0.4, seed=0, platform=True, fmt="classifier"
+    )
     assert result.limited_by_size
     assert validation.stat().st_size == result.validation_bytes <= 1_000_000
     assert result.validation_bytes > 1_000_000 - 1000  # as many as fit
@@ -216,4 +220,4 @@ def test_split_refuses_impossible_sizes(jsonl: Callable[..., Path], tmp_path: Pa
     result = data_cli(
         "split", str(source), "--train", str(tmp_path / "t"), "--validation", str(tmp_path / "v")
     )
-    assert result.exit_code == 1 and "cannot hold out 0 of 1 examples" in result.stderr
+    assert result.exit_code == 1 and "cannot hold out 0 of 1 example for" in result.stderr

@@ -11,6 +11,8 @@ import pytest
 from mft_recipes_data.check import check_files
 from mft_recipes_data.rules import CODES
 
+from mft_recipes.schemas import load_schema
+
 from .conftest import Line, chat
 
 USER = {"role": "user", "content": "What is the weather in Paris?"}
@@ -27,7 +29,7 @@ RESULT = {"role": "tool", "tool_call_id": "a1B2c3D4e", "content": '{"temperature
 def calling(
     call: dict[str, Any] = CALL,
     *,
-    tools: list[Any] = TOOLS,
+    tools: Any = TOOLS,  # a list, or a wrong shape under test
     result: dict[str, Any] | None = RESULT,
     content: str | None = None,
 ) -> dict[str, Any]:
@@ -175,7 +177,12 @@ CASES: dict[str, tuple[list[Line], list[Line], dict[str, Any]]] = {
 
 def test_every_code_has_a_case() -> None:
     size_codes = {"E_FILE_TOO_LARGE", "W_FILE_TOO_LARGE", "E_EMPTY_FILE"}  # tested below
-    assert set(CASES) | size_codes == set(CODES)
+    file_codes = {"E_JSON_ARRAY", "E_OTHER_FORMAT", "E_GZIP"}  # tested in test_input_formats.py
+    assert set(CASES) | size_codes | file_codes == set(CODES)
+
+
+def test_the_json_schema_lists_every_code() -> None:
+    assert load_schema("data-check")["$defs"]["code"]["enum"] == list(CODES)
 
 
 @pytest.mark.parametrize("code", list(CASES))
@@ -185,7 +192,8 @@ def test_breaking_a_rule_is_reported_with_its_code_and_line(code: str, jsonl: Ca
     if options.get("fmt") == "classifier":
         padding = {"text": "a valid first line", "labels": {"topic": "padding"}}
     report = check_files([jsonl(padding, *bad)], jobs=1, **options)
-    lines = sorted({problem.line for problem in report.problems if problem.code == code})
+    # A problem without a line (None) fails the comparisons below.
+    lines = sorted({problem.line for problem in report.problems if problem.code == code})  # type: ignore[type-var]
     if code == "W_BLANK_LINE":
         assert lines == [3, 4]
     elif code == "W_DUPLICATE":

@@ -47,7 +47,7 @@ def reference_count(version: str, example: dict[str, Any]) -> int:
         _loaded[version] = MistralTokenizer.from_file(
             str(DATA / FILES[version]), mode=ValidationMode.finetuning
         )
-    classes = {
+    classes: dict[str, Any] = {
         "system": SystemMessage,
         "user": UserMessage,
         "assistant": FinetuningAssistantMessage,

@@ -64,13 +64,24 @@ def test_an_exception_in_a_hook_names_the_plugin() -> None:
     assert_builtins_intact(registry)
 
 
+def test_requires_one_of_must_name_declared_parameters(tmp_path: Path) -> None:
+    bad = recipe_file(tmp_path, "bad-group", requires_one_of=[["lora_r", "lora_rank"]])
+    registry = build_registry(extra_plugins=[("sloppy", RecipesPlugin(bad))])
+    (error,) = registry.errors
+    assert (
+        error
+        == f"plugin 'sloppy': invalid recipe, skipped: {bad}: requires_one_of names lora_rank, not parameters"
+    )
+    assert_builtins_intact(registry)
+
+
 def test_a_recipe_that_fails_its_schema_is_skipped_with_its_file_line_and_key(tmp_path: Path) -> None:
     bad = recipe_file(tmp_path, "bad-method", method="qlora4")
     good = recipe_file(tmp_path, "good-one")
     registry = build_registry(extra_plugins=[("sloppy", RecipesPlugin(bad, good))])
     (error,) = registry.errors
     assert error.startswith(f"plugin 'sloppy': invalid recipe, skipped: {bad}:")
-    assert "error: method: 'qlora4' is not one of ['full', 'lora', 'qlora']" in error
+    assert "error: method: expected one of 'full', 'lora', 'qlora', got 'qlora4' [schema-enum]" in error
     line = next(n for n, text in enumerate(bad.read_text().splitlines(), 1) if text.startswith("method:"))
     assert f"{bad}:{line}:" in error
     assert "bad-method" not in registry.recipes
@@ -83,7 +94,7 @@ def test_a_recipe_without_a_required_key_is_skipped(tmp_path: Path) -> None:
         extra_plugins=[("sloppy", RecipesPlugin(recipe_file(tmp_path, "t", title=None)))]
     )
     (error,) = registry.errors
-    assert "'title' is a required property" in error
+    assert "error: title: required key is missing [schema-required]" in error
     assert "t" not in registry.recipes
 
 
@@ -224,3 +235,147 @@ def test_the_cli_warns_once_per_broken_plugin_and_keeps_working(broken_distribut
     plugins = mft("plugins", pythonpath=broken_distribution).stdout
     assert "aa-import  [broken_import_plugin]  from mft-recipes-broken 1.0" in plugins
     assert "    error: failed to load (ModuleNotFoundError" in plugins
+
+
+class RaisingAdjust:
+    """An `adjust_document` that raises the way a plugin's bug would: after changing the document."""
+
+    @hookimpl
+    def adjust_document(self, document: dict[str, Any], context: Any) -> None:
+        document["lora_r"] = 1
+        raise RuntimeError("adjustment failed")
+
+
+class RaisingFacts:
+    @hookimpl
+    def recipe_facts(self, recipe: Any, registry: Any) -> dict[str, str]:
+        raise RuntimeError("no facts today")
+
+
+class RaisingWarnings:
+    @hookimpl
+    def render_warnings(self, rendered: Any) -> list[str]:
+        raise RuntimeError("no warnings today")
+
+
+class OneFact:
+    """A working third-party `recipe_facts` that takes only the argument it needs (pluggy allows that),
+    and tries to take over a label the plan plugin gives first."""
+
+    @hookimpl
+    def recipe_facts(self, recipe: Any) -> dict[str, str]:
+        return {"team": "support", "trainable": "all of them"}
+
+
+def cli_with(monkeypatch: pytest.MonkeyPatch, *plugins: tuple[str, object]) -> Any:
+    """The CLI, in process, over a registry holding the built-ins and `plugins`."""
+    from click.testing import CliRunner
+
+    from mft_recipes import cli as cli_module
+
+    registry = build_registry(extra_plugins=plugins)
+    assert registry.errors == []
+    monkeypatch.setattr(cli_module, "get_registry", lambda: registry)
+    return lambda *args: CliRunner().invoke(cli_module.cli, list(args))
+
+
+RENDER = ("render", "mistral-7b-qlora", "dataset=train.jsonl", "micro_batch_size=64", "sequence_len=8192")
+
+
+def test_a_raising_adjust_document_is_named_and_render_emits_the_document_without_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    expected = cli_with(monkeypatch)(*RENDER)
+    assert expected.exit_code == 0, expected.stderr
+    result = cli_with(monkeypatch, ("broken", RaisingAdjust()))(*RENDER)
+    assert result.exit_code == 0, result.output
+    assert result.stdout == expected.stdout, "what the broken plugin changed before raising is undone"
+    assert (
+        "warning: (document): plugin 'broken': adjust_document raised RuntimeError: adjustment failed; "
+        "rendered without its adjustments [plugin-crashed]"
+    ) in result.stderr
+
+
+def test_a_raising_render_warnings_is_named_and_the_other_plugins_warnings_still_print(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    result = cli_with(monkeypatch, ("broken", RaisingWarnings()))(*RENDER)
+    assert result.exit_code == 0, result.output
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("mft-recipes: warning:")]
+    assert len(warnings) == 2
+    assert warnings[0].startswith("mft-recipes: warning: plan: needs "), "the plan plugin's warning is kept"
+    assert (
+        warnings[1]
+        == "mft-recipes: warning: plugin 'broken': render_warnings raised RuntimeError: no warnings today"
+    )
+
+
+def test_a_raising_recipe_facts_is_named_once_and_every_other_plugins_facts_stay(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    healthy = cli_with(monkeypatch)("list", "--json")
+    assert healthy.exit_code == 0, healthy.stderr
+    result = cli_with(monkeypatch, ("broken", RaisingFacts()), ("team", OneFact()))("list", "--json")
+    assert result.exit_code == 0, result.stderr
+    assert (
+        result.stderr
+        == "mft-recipes: warning: plugin 'broken': recipe_facts raised RuntimeError: no facts today\n"
+    )
+    facts = {row["name"]: row["facts"] for row in json.loads(healthy.stdout)}
+    for row in json.loads(result.stdout):
+        assert row["facts"] == {**facts[row["name"]], "team": "support"}, (
+            "the first plugin to give a label keeps it"
+        )
+
+    shown = cli_with(monkeypatch, ("broken", RaisingFacts()))("show", "mistral-7b-qlora")
+    assert shown.exit_code == 0, shown.stderr
+    assert "plugin 'broken': recipe_facts raised RuntimeError: no facts today" in shown.stderr
+    assert "plan: trainable " in shown.stdout
+
+
+class Registers:
+    """A plugin that would register one recipe, through a hookimpl named `hook` with pluggy `options`."""
+
+    def __init__(self, path: Path, hook: str = "register_recipes", **options: Any) -> None:
+        def register_recipes(register: Any) -> None:
+            register(path)
+
+        def wrapping(register: Any) -> Any:  # a wrapper must be a generator function
+            register(path)
+            return (yield)
+
+        wrapper = options.get("wrapper") or options.get("hookwrapper")
+        function = wrapping if wrapper else register_recipes
+        function.__name__ = hook
+        setattr(self, hook, hookimpl(**options)(function))
+
+
+@pytest.mark.parametrize("option", ["tryfirst", "trylast", "wrapper", "hookwrapper"])
+def test_a_hookimpl_option_the_host_does_not_honour_refuses_the_plugin_by_name(
+    option: str, tmp_path: Path
+) -> None:
+    path = recipe_file(tmp_path, "eager-qlora")
+    registry = build_registry(
+        extra_plugins=[("eager", Registers(path, "register_recipes", **{option: True}))]
+    )
+    assert registry.errors == [
+        f"plugin 'eager': not loaded: hookimpl register_recipes({option}=True): the host calls each plugin's "
+        "hooks once, in load order (built-ins first), so tryfirst, trylast, wrapper and hookwrapper are not "
+        "supported"
+    ]
+    assert "eager-qlora" not in registry.recipes
+    assert_builtins_intact(registry)
+
+
+def test_a_hookimpl_for_a_hook_that_does_not_exist_refuses_the_plugin_by_name(tmp_path: Path) -> None:
+    path = recipe_file(tmp_path, "typo-qlora")
+    registry = build_registry(extra_plugins=[("typo", Registers(path, hook="register_recipe"))])
+    assert registry.errors == [
+        "plugin 'typo': not loaded: hookimpl register_recipe: mft-recipes has no such hook (its hooks: "
+        "docs/plugins.md); mark it optionalhook=True if it is meant for another version of mft-recipes"
+    ]
+    optional = build_registry(
+        extra_plugins=[("typo", Registers(path, hook="register_recipe", optionalhook=True))]
+    )
+    assert optional.errors == []
+    assert_builtins_intact(optional)

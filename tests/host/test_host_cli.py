@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -14,9 +15,9 @@ from click.testing import CliRunner, Result
 from mft_recipes import cli as cli_module
 from mft_recipes.hookspecs import hookimpl
 from mft_recipes.host import build_registry
-from mft_recipes.output import atomic_writer
 from mft_recipes.problems import Problem
 from mft_recipes.validation import Validator
+from tests.refusals import assert_refused
 
 from .conftest import project_schema
 
@@ -58,12 +59,15 @@ USAGE_ERRORS = {
     ),
     "wrong type": (
         ["dataset=t.jsonl", "lora_r=abc"],
-        "lora_r='abc': 'abc' is not of type 'integer' (expected integer)",
+        "lora_r='abc': expected an integer, got 'abc'",
     ),
-    "float for an integer": (["dataset=t.jsonl", "lora_r=8.5"], "lora_r=8.5: 8.5 is not of type 'integer'"),
-    "below the minimum": (["dataset=t.jsonl", "lora_r=0"], "lora_r=0: 0 is less than the minimum of 1"),
+    "float for an integer": (["dataset=t.jsonl", "lora_r=8.5"], "lora_r=8.5: expected an integer, got 8.5"),
+    "below the minimum": (["dataset=t.jsonl", "lora_r=0"], "lora_r=0: expected a number >= 1, got 0"),
     "not a number": (["dataset=t.jsonl", "learning_rate=fast"], "learning_rate='fast'"),
-    "above the maximum": (["dataset=t.jsonl", "learning_rate=0.5"], "learning_rate=0.5: 0.5 is greater than"),
+    "above the maximum": (
+        ["dataset=t.jsonl", "learning_rate=0.5"],
+        "learning_rate=0.5: expected a number <= 0.01, got 0.5",
+    ),
     "required missing": ([], "dataset is required: Training data"),
     "not key=value": (["dataset=t.jsonl", "lora_r"], "expected key=value, got 'lora_r'"),
     "an option render lacks": (["dataset=t.jsonl", "--dry-run"], "expected key=value, got '--dry-run'"),
@@ -116,6 +120,58 @@ def test_a_failed_render_leaves_an_existing_output_file_untouched(tmp_path: Path
     assert [path.name for path in tmp_path.iterdir()] == ["qlora.yml"]
 
 
+@pytest.mark.parametrize(
+    "name, fmt",
+    [("qlora.json", "json"), ("qlora.JSON", "json"), ("qlora.yml", "yaml"), ("qlora.yaml", "yaml")],
+)
+def test_render_output_format_follows_the_extension(tmp_path: Path, name: str, fmt: str) -> None:
+    target = tmp_path / name
+    result = mft("render", RECIPE, "dataset=train.jsonl", "-o", str(target))
+    assert result.exit_code == 0, result.stderr
+    text = target.read_text()
+    if fmt == "json":
+        assert json.loads(text)["datasets"][0]["path"] == "train.jsonl"
+    else:
+        assert text.startswith("# Rendered by mft-recipes") and yaml.safe_load(text)["adapter"] == "qlora"
+
+
+def test_render_format_option_wins_over_an_extension_that_says_nothing(tmp_path: Path) -> None:
+    target = tmp_path / "qlora.txt"
+    assert mft("render", RECIPE, "dataset=t.jsonl", "--format", "json", "-o", str(target)).exit_code == 0
+    assert json.loads(target.read_text())["adapter"] == "qlora"
+
+
+def test_render_without_an_extension_writes_the_target_format(tmp_path: Path) -> None:
+    target = tmp_path / "payload"
+    assert mft("render", "platform-mistral-7b", "training_file=file-1", "-o", str(target)).exit_code == 0
+    assert json.loads(target.read_text())["training_files"] == [{"file_id": "file-1", "weight": 1}]
+
+
+@pytest.mark.parametrize(
+    "name, options, message",
+    [
+        ("qlora.yml", ["--format", "json"], "its extension says yaml, --format says json"),
+        ("qlora.json", ["--format", "yaml"], "its extension says json, --format says yaml"),
+        ("qlora.txt", [], "no format has the extension '.txt' (.json, .yml, .yaml)"),
+    ],
+)
+def test_render_refuses_an_output_name_that_contradicts_or_names_no_format(
+    tmp_path: Path, name: str, options: list[str], message: str
+) -> None:
+    target = tmp_path / name
+    result = mft("render", RECIPE, "dataset=t.jsonl", *options, "-o", str(target))
+    assert_refused(result, 2, f"-o {target}: {message}")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_render_output_dash_is_stdout(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = mft("render", RECIPE, "dataset=t.jsonl", "--format", "json", "-o", "-")
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["adapter"] == "qlora"
+    assert list(tmp_path.iterdir()) == []
+
+
 class StrictLearningRate:
     """A plugin whose validator refuses learning rates above 1e-3: a rendered document that is invalid."""
 
@@ -139,19 +195,9 @@ def test_a_rendered_document_that_fails_validation_exits_1_and_writes_nothing(
     result = mft("render", RECIPE, "dataset=t.jsonl", "learning_rate=0.005", "-o", str(target))
     assert result.exit_code == 1
     assert "error: learning_rate: too high for this team [lr-too-high]" in result.stderr
-    assert "the rendered document is invalid (1 errors); nothing written" in result.stderr
+    assert "the rendered document is invalid (1 error); nothing written" in result.stderr
     assert list(tmp_path.iterdir()) == []
     assert mft("render", RECIPE, "dataset=t.jsonl", "-o", str(target)).exit_code == 0
-
-
-def test_atomic_writer_keeps_the_old_file_when_writing_fails(tmp_path: Path) -> None:
-    target = tmp_path / "out.yml"
-    target.write_text("old\n")
-    with pytest.raises(RuntimeError), atomic_writer(target) as file:
-        file.write("half of the new")
-        raise RuntimeError("disk full")
-    assert target.read_text() == "old\n"
-    assert [path.name for path in tmp_path.iterdir()] == ["out.yml"]
 
 
 @pytest.fixture
@@ -188,8 +234,7 @@ def test_validate_exit_codes_and_messages(configs: dict[str, Path], tmp_path: Pa
     assert "cannot tell what kind of document this is; pass --kind" in unknown.stderr
 
     missing = mft("validate", str(tmp_path / "nope.yml"))
-    assert missing.exit_code == 1
-    assert "cannot read" in missing.stderr
+    assert_refused(missing, 2, f"'{tmp_path / 'nope.yml'}' does not exist")
 
     assert mft("validate", "--kind", "nonsense", str(configs["good"])).exit_code == 2
 

@@ -25,6 +25,11 @@ def test_wheel_ships_every_recipe_and_schema(wheel: Path) -> None:
             assert f"mft_recipes/{folder}/{path.name}" in names, f"{folder}/{path.name} is not in the wheel"
 
 
+def test_wheel_marks_the_package_typed(wheel: Path) -> None:
+    """PEP 561: without py.typed, a plugin's type checker treats everything from mft_recipes as Any."""
+    assert "mft_recipes/py.typed" in zipfile.ZipFile(wheel).namelist()
+
+
 def test_installed_package_reads_its_data_from_the_venv(installed: Venv) -> None:
     """Recipes and schemas come from inside the installed package, not from a checkout next to it."""
     script = (
@@ -72,7 +77,7 @@ def test_list_shows_every_recipe(installed: Venv) -> None:
     table = installed.mft("list")
     assert table.returncode == 0, table.stderr
     for name, recipe in RECIPES.items():
-        line = next((line for line in table.stdout.splitlines() if line.startswith(name + " ")), None)
+        line = next((line for line in table.stdout.splitlines() if line.startswith(name + "\t")), None)
         assert line is not None, f"{name} missing from `list`:\n{table.stdout}"
         assert recipe["model"] in line and recipe["target"] in line
 
@@ -187,7 +192,10 @@ def test_light_commands_import_no_heavy_library(installed: Venv, tmp_path: Path,
         (sentinels / name / "__init__.py").write_text(SENTINEL.format(name=name))
     probe = tmp_path / "probe.py"
     probe.write_text(PROBE.format(heavy=HEAVY_MODULES))
-    outputs = [str(tmp_path / f"{name}.out") for name in RECIPES]
+    outputs = [
+        str(tmp_path / f"{name}.{'json' if recipe['target'] == 'la-plateforme' else 'yml'}")
+        for name, recipe in RECIPES.items()
+    ]
     renders = [
         ["render", name, *required_overrides(recipe["parameters"]), "-o", output]
         for (name, recipe), output in zip(RECIPES.items(), outputs, strict=True)

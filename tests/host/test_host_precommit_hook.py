@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+import textwrap
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,20 @@ def test_the_hook_runs_the_validate_command_of_this_distribution() -> None:
 def test_the_default_files_pattern(path: str, picked: bool) -> None:
     """pre-commit matches `files` with Python's re.search on the repository-relative path."""
     assert bool(re.search(HOOK["files"], path)) is picked
+
+
+def test_the_readme_snippet_offers_this_hook_at_a_rev_that_exists() -> None:
+    """The snippet users paste: it names this hook, and a rev that exists (no release is tagged, so a
+    named tag would fail `pre-commit install` with 'rev not found')."""
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    snippet = readme[readme.index("    repos:\n") :].split("\n\n")[0]
+    (repo,) = yaml.safe_load(textwrap.dedent(snippet))["repos"]
+    assert [hook["id"] for hook in repo["hooks"]] == [HOOK["id"]]
+    tags = subprocess.run(
+        ["git", "-C", str(REPO), "tag", "--list"], capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert repo["rev"] == "main" or repo["rev"] in tags, f"rev {repo['rev']!r}: tags are {tags}"
+    assert "pre-commit autoupdate --bleeding-edge --freeze" in " ".join(readme.split())
 
 
 def run_hook(*files: Path) -> subprocess.CompletedProcess[Any]:

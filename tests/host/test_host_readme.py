@@ -8,7 +8,8 @@ import pytest
 
 from mft_recipes.hookspecs import hookimpl
 from mft_recipes.host import build_registry, get_registry
-from scripts.update_readme import END, README, START, catalogue_table, main, with_catalogue
+from scripts.markers import replace_part
+from scripts.update_readme import END, README, START, catalogue_table, main
 
 from .conftest import EXAMPLE_PLUGIN, checkout_recipes
 
@@ -42,6 +43,6 @@ def test_recipes_of_third_party_plugins_stay_out_of_the_readme() -> None:
 
 def test_only_the_text_between_the_markers_changes() -> None:
     readme = f"# intro\n{START}\nold table\n{END}\n## after\n"
-    assert with_catalogue(readme, "| new |") == f"# intro\n{START}\n| new |\n{END}\n## after\n"
-    with pytest.raises(ValueError, match="must hold"):
-        with_catalogue("# no markers\n", "| new |")
+    assert replace_part(readme, "catalogue", "| new |") == f"# intro\n{START}\n| new |\n{END}\n## after\n"
+    with pytest.raises(ValueError, match=f"README.md must hold {START} and then {END}"):
+        replace_part("# no markers\n", "catalogue", "| new |", where="README.md")

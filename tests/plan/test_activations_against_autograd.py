@@ -24,7 +24,7 @@ from mft_recipes.architectures import Architecture
 
 pytestmark = pytest.mark.axolotl
 
-SHAPE = {
+SHAPE: dict[str, Any] = {
     "hidden_size": 256,
     "intermediate_size": 512,
     "num_hidden_layers": 2,

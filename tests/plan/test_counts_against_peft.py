@@ -13,7 +13,7 @@ from mft_recipes.architectures import Architecture
 
 pytestmark = pytest.mark.axolotl
 
-SHAPE = {
+SHAPE: dict[str, Any] = {
     "hidden_size": 64,
     "intermediate_size": 96,
     "num_hidden_layers": 2,
@@ -30,7 +30,7 @@ ARCHITECTURES = {
     ),
     "mistral": Architecture(name="small-dense", model_type="mistral", **SHAPE),
 }
-DOCUMENTS = {
+DOCUMENTS: dict[str, dict[str, Any]] = {
     "q,v": {"lora_target_modules": ["q_proj", "v_proj"]},
     "peft all-linear": {"lora_target_modules": "all-linear"},
     "regex q or w2": {"lora_target_modules": r".*\.(q_proj|w2)"},

@@ -96,7 +96,7 @@ def test_full_fine_tune_zero_stages_divide_what_they_shard():
     )
 
     def zero(stage: int, **offload: bool) -> dict:
-        section = {"stage": stage}
+        section: dict[str, object] = {"stage": stage}
         section.update({key: {"device": "cpu"} for key, on in offload.items() if on})
         return plan(SMALL, {**base, "deepspeed": {"zero_optimization": section}}, gpus=4)
 

@@ -16,6 +16,7 @@ from mft_recipes_plan.command import plan_command
 from mft_recipes import cli as cli_module
 from mft_recipes.host import get_registry
 from mft_recipes.schemas import check_against_schema
+from tests.refusals import assert_refused
 
 BUILT_IN = sorted(name for name, recipe in get_registry().recipes.items() if recipe.plugin == "catalogue")
 
@@ -128,6 +129,7 @@ def test_the_gpu_table_prints_as_a_table_file(tmp_path: Path) -> None:
     table = json.loads(result.stdout)
     assert check_against_schema(table, "gpu-table") == []
     assert table["gpus"]["h100-80gb"]["bf16_tflops"] == 989
+    assert table["gpus"]["h100-80gb"]["compute_capability"] == "9.0"  # what validate --deep --gpu reads
     saved = tmp_path / "mine.json"
     saved.write_text(json.dumps({"gpus": {"h100-80gb": {**table["gpus"]["h100-80gb"], "usd_per_hour": 1.0}}}))
     assert plan_json("mistral-7b-lora", "--gpu-table", str(saved))["gpu"]["usd_per_hour"] == 1.0
@@ -139,9 +141,13 @@ def test_errors_name_what_is_wrong(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text("gpus:\n  x: {memory_gib: lots, bf16_tflops: 1, usd_per_hour: 1}\n")
     result = plan("mistral-7b-qlora", "--gpu-table", str(bad))
-    assert (
-        result.exit_code == 2
-        and f"{bad}: gpus.x.memory_gib: expected a positive number, got 'lots'" in result.stderr
+    assert_refused(result, 1, f"{bad}: gpus.x.memory_gib: expected a positive number, got 'lots'")
+    bad.write_text(
+        'gpus:\n  x: {memory_gib: 1, bf16_tflops: 1, usd_per_hour: 1, compute_capability: "sm_90"}\n'
+    )
+    result = plan("mistral-7b-qlora", "--gpu-table", str(bad))
+    assert_refused(
+        result, 1, 'gpus.x.compute_capability: expected "major.minor" such as "9.0", got \'sm_90\''
     )
     data_file = tmp_path / "t.jsonl"
     data_file.write_text("")
@@ -149,6 +155,92 @@ def test_errors_name_what_is_wrong(tmp_path: Path) -> None:
     assert result.exit_code == 2 and "give --tokens N or --data FILE, not both" in result.stderr
     result = plan("mistral-7b-qlora", "lora_r=0")
     assert result.exit_code == 2 and "lora_r=0" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "words, tokens",
+    [("20000000", 20_000_000), ("2e7", 20_000_000), ("2E7", 20_000_000), ("20M", 20_000_000),
+     ("20_000_000", 20_000_000), ("1.5B", 1_500_000_000), ("500k", 500_000), ("2.5e3", 2_500)],
+)  # fmt: skip
+def test_tokens_are_read_as_people_write_them(words: str, tokens: int) -> None:
+    data = plan_json("mistral-7b-lora", "--tokens", words)
+    assert data["training_tokens"] == round(tokens * (1 - 0.02) * 2), "val_set_size 0.02, 2 epochs"
+
+
+@pytest.mark.parametrize("words", ["abc", "20X", "1.5", "0", "-5", "2e-3", "nan", "inf", "M", ""])
+def test_tokens_that_are_not_a_whole_count_are_a_usage_error(words: str) -> None:
+    assert_refused(plan("mistral-7b-lora", "--tokens", words), 2, "--tokens", repr(words), "20M")
+
+
+def test_check_exits_1_when_the_plan_does_not_fit() -> None:
+    fits = plan("mixtral-8x22b", "--check")
+    assert fits.exit_code == 0 and "fits" in fits.stdout
+    too_big = plan("mixtral-8x22b", "--gpus", "4", "--check")
+    assert_refused(
+        too_big, 1, "mixtral-8x22b does not fit: needs 91.7 GiB per GPU, 4× h100-80gb has 79.65 GiB"
+    )
+    assert "does NOT fit" in too_big.stdout, "the plan is printed, then the verdict"
+    as_json = plan("mixtral-8x22b", "--gpus", "4", "--check", "--json")
+    assert as_json.exit_code == 1 and json.loads(as_json.stdout)["fits"] is False
+    hosted = plan("platform-mistral-7b", "--check")
+    assert hosted.exit_code == 0, "a hosted recipe has no memory to fit"
+
+
+@pytest.fixture
+def tiny_mistral(tmp_path: Path) -> Path:
+    """A model folder holding only a transformers config.json: what a CPU smoke test trains."""
+    folder = tmp_path / "tiny-mistral"
+    folder.mkdir()
+    config = {
+        "model_type": "mistral", "hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2,
+        "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 16, "vocab_size": 32768,
+    }  # fmt: skip
+    (folder / "config.json").write_text(json.dumps(config))
+    return folder
+
+
+def test_a_cpu_run_is_planned_in_ram_not_on_the_recipe_gpus(tiny_mistral: Path) -> None:
+    words = ("mistral-7b-lora", "device=cpu", f"base_model={tiny_mistral}")
+    text = plan(*words)
+    assert text.exit_code == 0, text.output
+    assert "CPU run (device=cpu), no GPU: RAM" in text.stdout and "this machine has: fits" in text.stdout
+    assert "h100" not in text.stdout and "per GPU" not in text.stdout
+    data = plan_json(*words, "--tokens", "1M")
+    assert (data["gpu"], data["gpus"], data["memory_per_gpu_gib"], data["time_hours"]) == (
+        None,
+        0,
+        None,
+        None,
+    )
+    run = data["cpu_run"]
+    assert run["processes"] == 1 and data["fits"] is True
+    assert run["ram_needed_gib"] == pytest.approx(sum(data["memory_breakdown_gib"].values()), abs=0.01)
+    assert "weights fp32" in data["memory_breakdown_gib"], "the CPU profile trains in float32"
+    meminfo = Path("/proc/meminfo").read_text().split()
+    assert run["ram_gib"] <= int(meminfo[meminfo.index("MemTotal:") + 1]) / 2**20 + 0.01
+    assert data["headroom_gib"] == pytest.approx(run["ram_gib"] - run["ram_needed_gib"], abs=0.01)
+
+
+def test_a_cpu_run_that_needs_more_ram_than_the_machine_has_fails_the_check(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The machine's RAM is set to 64 GiB (a stand-in: the test must not depend on this machine's)."""
+    from mft_recipes_plan import plan as plan_module
+
+    monkeypatch.setattr(plan_module, "machine_ram_gib", lambda: 64.0)
+    data = plan_json("mistral-7b-full", "device=cpu")
+    run = data["cpu_run"]
+    assert run["processes"] == 8, "one process per rank the launch starts"
+    needed = 8 * sum(data["memory_breakdown_gib"].values()) + data["cpu_offload_gib"]
+    assert run["ram_needed_gib"] == pytest.approx(needed, abs=0.01) and data["fits"] is False
+    result = plan("mistral-7b-full", "device=cpu", "--check")
+    assert_refused(result, 1, f"needs {run['ram_needed_gib']:.1f} GiB of RAM, this machine has 64.0 GiB")
+
+
+def test_a_cpu_run_refuses_a_gpu() -> None:
+    assert_refused(
+        plan("mixtral-moe", "device=cpu", "--gpu", "a100-80gb"), 2, "device=cpu", "--gpu a100-80gb"
+    )
 
 
 def test_data_tokens_come_from_the_data_checker(tmp_path: Path) -> None:
@@ -175,12 +267,37 @@ def test_data_tokens_come_from_the_data_checker(tmp_path: Path) -> None:
     )
 
 
-def test_plot_draws_the_breakdown(tmp_path: Path) -> None:
+# The first bytes of each format, from its specification.
+MAGIC = {
+    "png": b"\x89PNG\r\n",
+    "jpg": b"\xff\xd8\xff",
+    "JPEG": b"\xff\xd8\xff",
+    "pdf": b"%PDF-",
+    "svg": b"<?xml",
+}
+
+
+@pytest.mark.parametrize("extension", MAGIC)
+def test_plot_draws_the_breakdown_in_the_format_its_extension_names(tmp_path: Path, extension: str) -> None:
     pytest.importorskip("matplotlib")
-    out = tmp_path / "plan.png"
+    out = tmp_path / f"plan.{extension}"
     result = plan("mixtral-moe", "--plot", str(out))
     assert result.exit_code == 0, result.output
-    assert out.read_bytes().startswith(b"\x89PNG")
+    assert out.read_bytes().startswith(MAGIC[extension])
+
+
+@pytest.mark.parametrize(
+    "name, message",
+    [
+        ("plan.xyz", "matplotlib writes no .xyz images"),
+        ("plan", "no extension tells the format"),
+    ],
+)
+def test_plot_refuses_a_name_whose_format_it_cannot_tell(tmp_path: Path, name: str, message: str) -> None:
+    pytest.importorskip("matplotlib")
+    result = plan("mixtral-moe", "--plot", str(tmp_path / name))
+    assert_refused(result, 2, f"--plot {tmp_path / name}: {message}", ".png", ".svg")
+    assert result.stdout == "" and list(tmp_path.iterdir()) == []
 
 
 def test_list_and_show_carry_the_short_plan() -> None:

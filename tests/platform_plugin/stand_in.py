@@ -19,7 +19,7 @@ import uuid
 from collections import deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, cast
 from urllib.parse import parse_qs, urlparse
 
 
@@ -284,8 +284,8 @@ def parse_multipart(content_type: str, body: bytes) -> dict[str, Any]:
     )
     fields: dict[str, Any] = {}
     for part in message.iter_parts():
-        name = part.get_param("name", header="content-disposition")
-        content = part.get_payload(decode=True)
+        name = cast(str, part.get_param("name", header="content-disposition"))
+        content = cast(bytes, part.get_payload(decode=True))  # a leaf part: its decoded bytes
         filename = part.get_filename()
         if filename is not None:
             fields[name] = {"filename": filename, "content": content, "type": part.get_content_type()}

@@ -133,7 +133,7 @@ def test_a_connection_dropped_before_an_answer_is_retried(run, server, data, ret
     result = run(*submit_args(data))
 
     assert result.exit_code == 0
-    assert "connection problem" in result.stderr
+    assert "no answer (a connection problem: RemoteProtocolError" in result.stderr
     assert len(server.files) == 2
 
 
@@ -171,10 +171,10 @@ def test_a_wrong_key_is_refused_without_showing_it(run, server):
 
 def test_retries_stop_when_the_budget_is_spent(run, server, retry_clock):
     server.fail("GET", JOBS, *[Failure(500)] * 20)
-    result = run("list", "--retry-budget", "10")
+    result = run("list", "--timeout", "10")
 
     assert result.exit_code == 1
-    assert "still failing after" in result.stderr
+    assert "gave up after 4 tries within 10 s" in result.stderr
     assert sum(retry_clock.delays) <= 10
     assert retry_clock.delays == [1.0, 2.0, 4.0]
 
@@ -182,7 +182,7 @@ def test_retries_stop_when_the_budget_is_spent(run, server, retry_clock):
 def test_no_key_means_no_request(run, server):
     result = run("list", env={"MISTRAL_API_KEY": None})
 
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "set MISTRAL_API_KEY or pass --api-key-file" in result.stderr
     assert server.requests == []
 
@@ -441,5 +441,5 @@ def test_classifier_data_with_an_undeclared_label_is_refused_before_any_upload(r
     result = run("submit", "platform-classifier", *CLASSIFIER_WORDS, "--train", str(train))
 
     assert result.exit_code == 1
-    assert "level3 label 'Toasters' (1 samples) is not declared" in result.stderr
+    assert "level3 label 'Toasters' (1 sample) is not declared" in result.stderr
     assert server.requests == []

@@ -20,6 +20,7 @@ from mft_recipes.recipes import ParameterError
 from mft_recipes.render import render_recipe
 from mft_recipes.schemas import load_schema
 from mft_recipes.validation import validate_document
+from tests.refusals import assert_refused
 
 REPO = Path(__file__).resolve().parents[2]
 LABELS = {
@@ -106,6 +107,21 @@ def test_the_classifier_labels_are_required_and_given_as_yaml_lists():
 
 
 @pytest.mark.parametrize("recipe", ["platform-mistral-7b", "platform-classifier"])
+def test_training_steps_null_without_epochs_is_a_usage_error(recipe):
+    """A payload with neither says nothing of how long to train: refused at render, naming both."""
+    words = [f"{name}={json.dumps(labels)}" for name, labels in LABELS.items()]
+    words = words if recipe == "platform-classifier" else []
+    result = CliRunner().invoke(cli, ["render", recipe, "training_file=f", "training_steps=null", *words])
+    assert_refused(result, 2, "none of training_steps, epochs is set", "training_steps=... or epochs=...")
+    assert result.stdout == ""
+    by_epochs = CliRunner().invoke(
+        cli, ["render", recipe, "training_file=f", "training_steps=null", "epochs=2", *words]
+    )
+    assert by_epochs.exit_code == 0, by_epochs.output
+    assert json.loads(by_epochs.stdout)["hyperparameters"]["epochs"] == 2
+
+
+@pytest.mark.parametrize("recipe", ["platform-mistral-7b", "platform-classifier"])
 def test_rendered_payloads_are_accepted_by_the_sdks_own_request_model(recipe):
     from mistralai.client.models import CreateFineTuningJobRequest
 
@@ -150,7 +166,7 @@ def test_the_schema_names_only_fields_the_pinned_sdk_sends():
         ({"hyperparameters": {"learning_rate": 0.5}}, "schema-maximum", "hyperparameters.learning_rate"),
         ({"hyperparameters": {"training_steps": 0}}, "schema-minimum", "hyperparameters.training_steps"),
         ({"invalid_sample_skip_percentage": 0.9}, "schema-maximum", "invalid_sample_skip_percentage"),
-        ({"job_type": "classifier"}, "schema-required", ""),
+        ({"job_type": "classifier"}, "schema-required", "classifier_targets"),
         ({"classifier_targets": [{"name": "a", "labels": ["x", "y"]}]}, "schema-const", "job_type"),
         (
             {"integrations": [{"type": "wandb", "project": "p", "api_key": "s3cret-value"}]},
@@ -227,7 +243,7 @@ def test_the_wandb_key_is_added_to_a_copy_only():
 def test_the_sdk_pin_is_the_same_in_pyproject_noxfile_and_the_environment():
     pyproject = (REPO / "pyproject.toml").read_text()
     noxfile = (REPO / "noxfile.py").read_text()
-    (extra,) = re.findall(r'^platform = \["mistralai==([\d.]+)"\]', pyproject, re.MULTILINE)
+    (extra,) = re.findall(r'^platform = \["mistralai==([\d.]+)"', pyproject, re.MULTILINE)
     (nox_pin,) = re.findall(r'^MISTRALAI = "mistralai==([\d.]+)"', noxfile, re.MULTILINE)
 
     assert extra == nox_pin == metadata.version("mistralai")

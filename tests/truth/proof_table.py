@@ -1,10 +1,12 @@
-"""The proof table in README.md: each axolotl recipe, the axolotl versions the truth tier proves it
-with, its trainable parameters and the checks it passes there. Generated from the tier's own case list
-(tests/truth/cases.py) and the pins in noxfile.py, so it says what CI runs; the trainable counts are the
-closed form that check 2 asserts equal to peft's own count.
+"""The proof tables in README.md. The proof table: each axolotl recipe, the axolotl versions the truth
+tier proves it with, its trainable parameters and the checks it passes there, generated from the tier's
+own case list (tests/truth/cases.py) and the pins in noxfile.py, so it says what CI runs; the trainable
+counts are the closed form that check 2 asserts equal to peft's own count. The parity table: how often
+fast `validate` gives axolotl's own verdict on the parity corpus, from the counts the parity test checks
+(tests/truth/parity_counts.json, written by `python -m tests.truth.parity` in each axolotl venv).
 
-    python -m tests.truth.proof_table          # rewrite the table in README.md
-    python -m tests.truth.proof_table --check  # exit 1 when it is out of date (the fast tier runs this)
+    python -m tests.truth.proof_table          # rewrite both tables in README.md
+    python -m tests.truth.proof_table --check  # exit 1 when one is out of date (the fast tier runs this)
 """
 
 from __future__ import annotations
@@ -16,11 +18,13 @@ from mft_recipes_plan.counts import count_parameters
 from packaging.version import Version
 
 from mft_recipes.host import get_registry
-from mft_recipes.output import write_text_atomic
+from scripts.markers import replace_part, update_part
 from tests.truth.cases import CHECKS, KNOWN_BROKEN, REPO, axolotl_recipes, checks_for, overrides_for, render
+from tests.truth.parity import OUTCOMES, committed_counts
 
 PROOF = REPO / "README.md"
-START, END = "<!-- proof-table:start -->", "<!-- proof-table:end -->"
+PART = "proof-table"
+PARITY_PART = "parity-table"
 # Checks the axolotl_latest session runs (all but the CPU training run, check 3).
 LATEST_CHECKS = (1, 2, 4, 5, 6)
 
@@ -61,23 +65,37 @@ def table() -> str:
     return "\n".join(lines)
 
 
+def parity_table() -> str:
+    """The confusion counts of the parity test, by axolotl version and part of the corpus."""
+    recorded = committed_counts()
+    lines = [
+        "| axolotl | corpus | configs | true accept | true refuse | false accept | false refuse (intended) |",
+        "|---|---|---:|---:|---:|---:|---:|",
+    ]
+    for name in ("AXOLOTL", "AXOLOTL_LATEST"):
+        version = pinned(name)
+        for part, tally in recorded.get(version, {}).items():
+            shown = (
+                f"{version}{' (pinned)' if name == 'AXOLOTL' else ''}" if part == "published examples" else ""
+            )
+            counts = [tally[outcome] for outcome in ("documents", *OUTCOMES)]
+            lines.append(
+                f"| {shown} | {part} | " + " | ".join(map(str, counts)) + f" ({tally['intended']}) |"
+            )
+    return "\n".join(lines)
+
+
 def updated(text: str) -> str:
-    before, rest = text.split(START, 1)
-    _, after = rest.split(END, 1)
-    return f"{before}{START}\n{table()}\n{END}{after}"
+    text = replace_part(text, PART, table(), where=PROOF.name)
+    return replace_part(text, PARITY_PART, parity_table(), where=PROOF.name)
 
 
 def main(argv: list[str]) -> int:
-    text = PROOF.read_text(encoding="utf-8")
-    new = updated(text)
-    if "--check" in argv:
-        if new != text:
-            print(f"{PROOF} is out of date: run python -m tests.truth.proof_table", file=sys.stderr)
-            return 1
-        return 0
-    write_text_atomic(PROOF, new)
-    print(f"wrote the proof table in {PROOF}")
-    return 0
+    command = "python -m tests.truth.proof_table"
+    return max(
+        update_part(PROOF, part, content, check="--check" in argv, command=command)
+        for part, content in ((PART, table()), (PARITY_PART, parity_table()))
+    )
 
 
 if __name__ == "__main__":

@@ -110,7 +110,8 @@ def prepared(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
     selected = {
         item.callspec.params["name"]
         for item in request.session.items
-        if getattr(item, "originalname", None) == "test_axolotl_prepares_mistral_format_token_for_token"
+        if isinstance(item, pytest.Function)
+        and item.originalname == "test_axolotl_prepares_mistral_format_token_for_token"
     }
     models: dict[tuple[str, bool], Path] = {}
     runs: dict[str, Prepared] = {}
@@ -254,7 +255,11 @@ def test_data_check_truncation_verdict_is_axolotls(axolotl_installed: Any) -> No
         {"messages": [e["messages"] for e in examples], "tools": [e.get("tools") for e in examples]}
     )
     dataset = Dataset.from_dict({**rows, "index": list(range(len(examples)))})
-    settings = {"excess_length_strategy": "truncate", "sequence_len": limit, "sample_packing": True}
+    settings: dict[str, Any] = {
+        "excess_length_strategy": "truncate",
+        "sequence_len": limit,
+        "sample_packing": True,
+    }
     cfg = DictDefault(
         {**settings, "dataset_num_proc": 1, "is_preprocess": True, "model_config_type": "mistral"}
     )

@@ -13,6 +13,8 @@ from typing import Any
 import pytest
 import yaml
 
+from mft_recipes.host import get_registry
+from mft_recipes.validation import ValidationContext
 from tests.truth.cases import axolotl_recipes, overrides_for, render
 
 BIN = Path(sys.executable).parent
@@ -88,3 +90,53 @@ def test_a_rendered_multi_gpu_recipe_passes_the_deep_check(tmp_path: Path) -> No
     code, report, stderr = validate(path, "--gpus", str(recipe.hardware.gpus))
     errors = [problem for problem in report["files"][0]["problems"] if problem["severity"] == "error"]
     assert (code, errors) == (0, []), stderr[-2000:]
+
+
+def deep_codes(document: dict[str, Any], gpu: str | None = "h100-80gb") -> dict[str, str]:
+    """The deep check in this process (axolotl imported once): {code: message}."""
+    from mft_recipes_axolotl.deep import check_deep
+
+    context = ValidationContext("axolotl", get_registry(), gpu=gpu)
+    return {problem.code: problem.message for problem in check_deep(document, context)}
+
+
+@pytest.mark.axolotl
+@pytest.mark.usefixtures("axolotl_installed")
+def test_a_model_outside_the_catalogue_still_gets_axolotls_own_validation() -> None:
+    """No config.json (a hub id the catalogue does not know; nothing is downloaded): validate_config
+    still runs, and the checks that need the model are named as skipped."""
+    document = {**yaml.safe_load(HAND_WRITTEN_MIXTRAL), "base_model": "my-org/unpublished-model"}
+    assert set(deep_codes(document)) == {"deep-model-checks-skipped"}
+    skipped = deep_codes(document)["deep-model-checks-skipped"]
+    assert "normalize_config" in skipped and "LoRA on the real architecture" in skipped
+    refused = deep_codes({**document, "load_in_4bit": False})
+    assert "load_in_4bit" in refused["axolotl-refused"]
+
+
+@pytest.mark.axolotl
+@pytest.mark.usefixtures("axolotl_installed")
+def test_the_gpu_comes_from_the_plan_table_not_an_assumed_one() -> None:
+    """fp8 attention needs sm_90 (axolotl's check_fp8_attention_preflight): an A100 (8.0 in the table)
+    is refused, an H100 (9.0) is not; without --gpu the check ran as on an A100 and says so."""
+    document = yaml.safe_load(
+        HAND_WRITTEN_MIXTRAL.replace("mistralai/Mixtral-8x7B-v0.1", "mistralai/Mistral-7B-v0.3")
+    )
+    document.update(attn_implementation="fp8", adapter="lora", load_in_4bit=False, lora_dropout=0.0)
+    assert "sm_80" in deep_codes(document, gpu="a100-80gb")["axolotl-refused"]
+    assert deep_codes(document, gpu="h100-80gb") == {}
+    assumed = deep_codes(document, gpu=None)
+    assert set(assumed) == {"axolotl-refused", "deep-gpu-assumed"}
+    assert "unknown GPU 'b200'" in deep_codes(document, gpu="b200")["unknown-gpu"]
+
+
+@pytest.mark.axolotl
+@pytest.mark.usefixtures("axolotl_installed")
+def test_validate_takes_gpu_from_the_command_line(tmp_path: Path) -> None:
+    path = tmp_path / "fp8.yml"
+    document = yaml.safe_load(
+        HAND_WRITTEN_MIXTRAL.replace("mistralai/Mixtral-8x7B-v0.1", "mistralai/Mistral-7B-v0.3")
+    )
+    document.update(attn_implementation="fp8", adapter="lora", load_in_4bit=False, lora_dropout=0.0)
+    path.write_text(yaml.safe_dump(document))
+    code, report, stderr = validate(path, "--gpu", "h100-80gb")
+    assert (code, codes(report)) == (0, []), stderr[-2000:]

@@ -49,7 +49,7 @@ def test_summarise_side_by_side_with_plugin_metrics() -> None:
 
     class LengthPlugin:
         @hookimpl
-        def register_metrics(self, register):  # type: ignore[no-untyped-def]
+        def register_metrics(self, register):
             register(
                 Metric(
                     "short",

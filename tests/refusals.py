@@ -1,0 +1,35 @@
+"""How every command refuses bad input, checked the same way in each plugin's tests: the exit code of the
+contract (1 the input was read and is invalid, 2 usage), a message that names what is wrong, and never
+a traceback. `mft` runs any command, plugins' included, as `mft-recipes` would."""
+
+from __future__ import annotations
+
+from functools import cache
+
+import click
+from click.testing import CliRunner, Result
+
+
+def assert_refused(result: Result, code: int, *needles: str) -> None:
+    """Exit `code`, a message on stderr holding each needle, no traceback."""
+    assert result.exit_code == code, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    assert "Traceback" not in result.output
+    for needle in needles:
+        assert needle in result.stderr, f"{needle!r} not in: {result.stderr}"
+
+
+@cache
+def whole_cli() -> click.Group:
+    """The host's commands and every plugin's, in a copy of the CLI group (the host's stays as it is)."""
+    from mft_recipes import cli as cli_module
+    from mft_recipes.host import add_plugin_commands, get_registry
+
+    group = click.Group("mft-recipes", commands=dict(cli_module.cli.commands))
+    add_plugin_commands(get_registry(), group)
+    return group
+
+
+def mft(*args: str, env: dict[str, str] | None = None) -> Result:
+    """`mft-recipes ARGS`, in process."""
+    return CliRunner().invoke(whole_cli(), list(args), env=env)
