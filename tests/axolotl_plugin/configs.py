@@ -13,7 +13,7 @@ MISTRAL_LORA: dict[str, Any] = {
     "lora_alpha": 32,
     "lora_dropout": 0.0,
     "lora_target_modules": ["q_proj", "k_proj", "v_proj", "o_proj"],
-    "datasets": [{"path": "train.jsonl", "type": "chat_template"}],
+    "datasets": [{"path": "train.jsonl", "type": "alpaca"}],  # as axolotl's examples/mistral/lora.yml
     "output_dir": "./out",
     "sequence_len": 2048,
     "micro_batch_size": 1,

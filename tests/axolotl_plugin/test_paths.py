@@ -35,7 +35,7 @@ CONFIG = """\
 base_model: mistralai/Mistral-7B-v0.3
 datasets:
   - path: data/train.jsonl
-    type: chat_template
+    type: alpaca
 output_dir: ./outputs/out
 sequence_len: 2048
 micro_batch_size: 1

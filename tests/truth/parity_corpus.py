@@ -260,7 +260,7 @@ def _mutations() -> list[Mutation]:
         m(FULL, {"fsdp": ["full_shard"]}),
         m(QLORA, {"model_quantization_config": "Mxfp4Config"}),
         # ChatTemplateValidationMixin
-        m(LORA, {"chat_template": "jinja"}),
+        m(LORA, {"chat_template": "jinja", "chat_template_jinja": DROP}),  # the recipe writes both
         # PretrainingValidationMixin
         m(LORA, {**PRETRAINING, "val_set_size": DROP, "evals_per_epoch": DROP}),
         m(LORA, {**PRETRAINING, "max_steps": 100}),
