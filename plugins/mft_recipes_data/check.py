@@ -3,9 +3,9 @@
 Files are read in chunks of whole lines and each chunk is checked on its own (in worker processes when
 the files are big enough to pay for them), so memory stays bounded whatever the file size: what grows
 with the data is two numbers (tokens, first trained token) and one 8-byte digest per valid example, plus
-at most `max_problems`
-problems kept in detail per file (the others are only counted). Results come back in file order, so
-line numbers, "duplicate of line N" and the clean copy are the same with one process or many.
+at most `max_problems` problems kept in detail per file (the others are only counted). Results come back
+in file order, so line numbers, "duplicate of line N" and the clean copy are the same with one process or
+many.
 
 Files may be gzip-compressed and may start with a UTF-8 BOM. A file that is not JSON Lines of examples
 at all (one JSON array, ShareGPT or Alpaca records, told from its start) gets one message saying what it

@@ -378,6 +378,17 @@ def _mutations() -> list[Mutation]:
         m(MOE, {"lora_target_parameters": ["mlp.experts.gate_up_proj"], "lora_dropout": 0.05}),
         # Intended strictness: axolotl accepts these, peft stops at the first step.
         m(MOE, {"lora_dropout": 0.05}),
+        # Intended strictness: axolotl accepts these, and stops at data loading: the base model's tokenizer
+        # has no chat template; the Mistral chat type of v3 on Mixtral 8x7B's v1 tokenizer.
+        m(
+            LORA,
+            {
+                "datasets": [{"path": "t.jsonl", "type": "chat_template"}],
+                "chat_template": DROP,
+                "chat_template_jinja": DROP,
+            },
+        ),
+        m(MOE, {"datasets": [{"path": "train.jsonl", "type": "mft_recipes_axolotl.mistral_chat.v3"}]}),
         # The nested models: a dataset entry, fsdp_config, processor, multimodal, QAT/PTQ, deprecated keys.
         m(LORA, {"datasets": [{"path": "train.jsonl", "type": "chat_template", "chat_template": "jinja"}]}),
         m(

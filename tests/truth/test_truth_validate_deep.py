@@ -122,6 +122,7 @@ def test_the_gpu_comes_from_the_plan_table_not_an_assumed_one() -> None:
         HAND_WRITTEN_MIXTRAL.replace("mistralai/Mixtral-8x7B-v0.1", "mistralai/Mistral-7B-v0.3")
     )
     document.update(attn_implementation="fp8", adapter="lora", load_in_4bit=False, lora_dropout=0.0)
+    document["datasets"][0]["type"] = "alpaca"  # the base model's tokenizer has no chat template
     assert "sm_80" in deep_codes(document, gpu="a100-80gb")["axolotl-refused"]
     assert deep_codes(document, gpu="h100-80gb") == {}
     assumed = deep_codes(document, gpu=None)
@@ -137,6 +138,7 @@ def test_validate_takes_gpu_from_the_command_line(tmp_path: Path) -> None:
         HAND_WRITTEN_MIXTRAL.replace("mistralai/Mixtral-8x7B-v0.1", "mistralai/Mistral-7B-v0.3")
     )
     document.update(attn_implementation="fp8", adapter="lora", load_in_4bit=False, lora_dropout=0.0)
+    document["datasets"][0]["type"] = "alpaca"  # the base model's tokenizer has no chat template
     path.write_text(yaml.safe_dump(document))
     code, report, stderr = validate(path, "--gpu", "h100-80gb")
     assert (code, codes(report)) == (0, []), stderr[-2000:]
