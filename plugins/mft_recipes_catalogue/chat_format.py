@@ -70,10 +70,6 @@ class EncodedChat:
     labels: list[int]
 
     @property
-    def trained(self) -> int:
-        return sum(1 for label in self.labels if label != IGNORED)
-
-    @property
     def first_trained(self) -> int | None:
         """The position of the first trained token, None when nothing is trained."""
         return next((index for index, label in enumerate(self.labels) if label != IGNORED), None)
@@ -112,14 +108,6 @@ class MistralChat:
         # as well; 1.12 and later do not have it.
         parameters = inspect.signature(self.instruct.encode_assistant_message).parameters
         self._continue = {"continue_message": False} if "continue_message" in parameters else {}
-
-    @property
-    def bos_id(self) -> int:
-        return int(self.text_tokenizer.bos_id)
-
-    @property
-    def eos_id(self) -> int:
-        return int(self.text_tokenizer.eos_id)
 
     @property
     def vocabulary_size(self) -> int:

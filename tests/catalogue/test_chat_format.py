@@ -56,7 +56,7 @@ def test_nothing_is_trained_when_every_answer_has_weight_0() -> None:
         "messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Yo", "weight": 0}]
     }
     encoded = MistralChat("v3").encode(example)
-    assert encoded.trained == 0 and encoded.first_trained is None
+    assert set(encoded.labels) == {IGNORED} and encoded.first_trained is None
 
 
 @pytest.mark.parametrize("version", ["v1", "v3"])
