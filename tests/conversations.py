@@ -11,6 +11,7 @@ entry point, not the message-by-message encoding the code under test uses.
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
 
 TOOLS = [
@@ -99,9 +100,31 @@ def conversations(version: str) -> list[dict[str, Any]]:
     return PLAIN + (WITH_TOOLS if version != "v1" else [])
 
 
+# mistral-common's own tokenizer files, loaded here rather than through the code under test.
+FILES = {
+    "v1": "tokenizer.model.v1",
+    "v3": "mistral_instruct_tokenizer_240323.model.v3",
+    "tekken": "tekken_240718.json",
+}
+
+
+@cache
+def reference_tokenizer(version: str, *, finetuning: bool = True) -> Any:
+    """mistral-common's MistralTokenizer `version`: finetuning mode for conversations ending with an
+    answer, test mode for prompts."""
+    from pathlib import Path
+
+    import mistral_common
+    from mistral_common.protocol.instruct.validator import ValidationMode
+    from mistral_common.tokens.tokenizers.mistral import MistralTokenizer
+
+    path = Path(mistral_common.__file__).parent / "data" / FILES[version]
+    mode = ValidationMode.finetuning if finetuning else ValidationMode.test
+    return MistralTokenizer.from_file(str(path), mode=mode)
+
+
 def reference_tokens(version: str, example: dict[str, Any]) -> list[int]:
     """mistral-common's `encode_chat_completion` of the example, in finetuning mode."""
-    from mft_recipes_catalogue.chat_format import load_tokenizer
     from mistral_common.protocol.instruct.messages import (
         FinetuningAssistantMessage,
         SystemMessage,
@@ -123,21 +146,17 @@ def reference_tokens(version: str, example: dict[str, Any]) -> list[int]:
     ]
     tools = [Tool.model_validate(tool) for tool in example.get("tools", [])] or None
     request = ChatCompletionRequest(messages=messages, tools=tools)
-    return list(load_tokenizer(version).encode_chat_completion(request).tokens)
+    return list(reference_tokenizer(version).encode_chat_completion(request).tokens)
 
 
 def reference_prompt(version: str, messages: list[dict[str, Any]], tools: Any = None) -> list[int]:
     """mistral-common's `encode_chat_completion` of a conversation to answer, in test mode (what a chat
     request to a model becomes; a request carries no training weights)."""
-    from mft_recipes_catalogue.chat_format import tokenizer_path
     from mistral_common.protocol.instruct.request import ChatCompletionRequest
-    from mistral_common.protocol.instruct.validator import ValidationMode
-    from mistral_common.tokens.tokenizers.mistral import MistralTokenizer
 
-    tokenizer = MistralTokenizer.from_file(str(tokenizer_path(version)), mode=ValidationMode.test)
     history = [{key: value for key, value in message.items() if key != "weight"} for message in messages]
     request: Any = ChatCompletionRequest.model_validate({"messages": history, "tools": tools})
-    return list(tokenizer.encode_chat_completion(request).tokens)
+    return list(reference_tokenizer(version, finetuning=False).encode_chat_completion(request).tokens)
 
 
 def trained_spans(labels: list[int], ignored: int = -100) -> list[tuple[int, int]]:
@@ -183,9 +202,7 @@ def decode(version: str, tokens: list[int]) -> str:
     """The text of tokens as mistral-common decodes them, each control token written by its name."""
     from itertools import groupby
 
-    from mft_recipes_catalogue.chat_format import load_tokenizer
-
-    tokenizer = load_tokenizer(version).instruct_tokenizer.tokenizer
+    tokenizer = reference_tokenizer(version).instruct_tokenizer.tokenizer
     parts = []
     for special, run in groupby(tokens, key=tokenizer.is_special):
         ids = list(run)

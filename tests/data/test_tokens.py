@@ -16,51 +16,17 @@ from mft_recipes_data.tokens import PLATFORM_MODELS, UnknownModelError, choose_t
 
 from mft_recipes.architectures import Architecture
 from mft_recipes.host import get_registry
+from tests.conversations import reference_tokens
 
 from .conftest import chat
 from .test_rules import TOOLS, USER, calling
 
-mistral_common = pytest.importorskip("mistral_common")
-from mistral_common.protocol.instruct.messages import (  # noqa: E402
-    FinetuningAssistantMessage,
-    SystemMessage,
-    ToolMessage,
-    UserMessage,
-)
-from mistral_common.protocol.instruct.request import ChatCompletionRequest  # noqa: E402
-from mistral_common.protocol.instruct.tool_calls import Tool  # noqa: E402
-from mistral_common.protocol.instruct.validator import ValidationMode  # noqa: E402
-from mistral_common.tokens.tokenizers.mistral import MistralTokenizer  # noqa: E402
-
-DATA = Path(mistral_common.__file__).parent / "data"
-FILES = {
-    "v1": "tokenizer.model.v1",
-    "v3": "mistral_instruct_tokenizer_240323.model.v3",
-    "tekken": "tekken_240718.json",
-}
-_loaded: dict[str, Any] = {}
+pytest.importorskip("mistral_common")
 
 
 def reference_count(version: str, example: dict[str, Any]) -> int:
     """The length of mistral-common's own `encode_chat_completion` of the example."""
-    if version not in _loaded:
-        _loaded[version] = MistralTokenizer.from_file(
-            str(DATA / FILES[version]), mode=ValidationMode.finetuning
-        )
-    classes: dict[str, Any] = {
-        "system": SystemMessage,
-        "user": UserMessage,
-        "assistant": FinetuningAssistantMessage,
-        "tool": ToolMessage,
-    }
-    messages = [
-        classes[message["role"]].model_validate({k: v for k, v in message.items() if k != "role"})
-        for message in example["messages"]
-    ]
-    tools = [Tool.model_validate(tool) for tool in example.get("tools", [])] or None
-    return len(
-        _loaded[version].encode_chat_completion(ChatCompletionRequest(messages=messages, tools=tools)).tokens
-    )
+    return len(reference_tokens(version, example))
 
 
 CONVERSATIONS = [

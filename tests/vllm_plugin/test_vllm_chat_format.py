@@ -17,10 +17,9 @@ import pytest
 from mft_recipes_catalogue.chat_format import chat_template
 
 from tests.conversations import conversations, reference_prompt
+from tests.vllm_plugin.test_vllm_eval import ENGINE
 
 pytestmark = pytest.mark.vllm
-
-ENGINE = ["--max-model-len", "512", "--kv-cache-gib", "0.25", "--dtype", "float32", "--enforce-eager"]
 
 
 def export(adapter: Path, base: Path, output: Path) -> dict[str, Any]:
@@ -109,30 +108,10 @@ def test_eval_prompts_are_mistral_commons_encoding(
     data = tmp_path / "test.jsonl"
     data.write_text("".join(json.dumps(example) + "\n" for example in conversations(version)))
     out = tmp_path / "eval"
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "mft_recipes",
-            "eval",
-            "--model",
-            str(base),
-            "--adapter",
-            result["output"],
-            "--data",
-            str(data),
-            "-o",
-            str(out),
-            "--max-tokens",
-            "2",
-            "--latency-requests",
-            "0",
-            *ENGINE,
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    sizes = ["--max-tokens", "2", "--latency-requests", "0", *ENGINE]
+    where = ["--model", str(base), "--adapter", result["output"], "--data", str(data), "-o", str(out)]
+    command = [sys.executable, "-m", "mft_recipes", "eval", *where, *sizes]
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr[-3000:]
     records = [json.loads(line) for line in (out / "predictions.jsonl").read_text().splitlines()]
     for name in ("base", "adapter"):
