@@ -9,7 +9,7 @@ This module is the API for plugins, the one thing a plugin imports (as `import l
         register(mft_recipes.Validator("my-check", ("axolotl",), check))
 
 It holds `hookimpl`, every value a hook registers (Architecture, DocumentKind, Exporter, Generator,
-Metric, Recipe with its RecipeParameter and Hardware, Target, Validator) or is given (Registry,
+Metric, ParameterSet, Recipe with its RecipeParameter and Hardware, Target, Validator) or is given (Registry,
 RenderContext, RenderedDocument, ValidationContext, and the Problem a validator yields), and the CLI
 helpers a plugin's commands use (`fail`, `print_json`, `recipe_or_fail`, the `InputFile` parameter type,
 EXIT_INVALID and EXIT_USAGE).
@@ -27,7 +27,7 @@ from mft_recipes.documents import DocumentKind
 from mft_recipes.hookspecs import hookimpl
 from mft_recipes.host import Registry
 from mft_recipes.problems import KeyPath, Problem
-from mft_recipes.recipes import Hardware, Recipe, RecipeParameter
+from mft_recipes.recipes import Hardware, ParameterSet, Recipe, RecipeParameter
 from mft_recipes.render import Generator, RenderContext, RenderedDocument, Target
 from mft_recipes.steps import Exporter, Metric
 from mft_recipes.validation import ValidationContext, Validator
@@ -43,6 +43,7 @@ __all__ = [
     "InputFile",
     "KeyPath",
     "Metric",
+    "ParameterSet",
     "Problem",
     "Recipe",
     "RecipeParameter",

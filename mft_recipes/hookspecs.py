@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from mft_recipes.architectures import Architecture
     from mft_recipes.documents import DocumentKind
     from mft_recipes.host import Registry
-    from mft_recipes.recipes import Recipe
+    from mft_recipes.recipes import ParameterSet, Recipe
     from mft_recipes.render import Generator, RenderContext, RenderedDocument, Target
     from mft_recipes.steps import Exporter, Metric
     from mft_recipes.validation import Validator
@@ -82,12 +82,26 @@ def register_generators(register: Callable[[Generator], None]) -> None:
 
 
 @hookspec
+def register_parameter_sets(register: Callable[[ParameterSet | Path], None]) -> None:
+    """Register parameter sets: the parameters and document entries that recipes of one target share.
+    A recipe takes one with `extends: NAME` and keeps only what makes it that recipe: its defaults, its
+    own parameters and document keys (the axolotl plugin's set `axolotl` holds what every axolotl recipe
+    has). Called before `register_recipes`, so any plugin's recipe may extend any plugin's set.
+
+    :param register: Call it with the path of a parameter set file (checked against
+        schemas/parameter-set.schema.json; one that fails is reported with its file, line and key, and
+        skipped) or with a `ParameterSet`.
+    """
+
+
+@hookspec
 def register_recipes(register: Callable[[Recipe | Path], None]) -> None:
     """Register recipes.
 
     :param register: Call it with the path of a recipe file (checked against
         schemas/recipe.schema.json; one that fails is reported with its file, line and key, and skipped)
-        or with a `Recipe`. A recipe naming an architecture or target nobody registered is skipped.
+        or with a `Recipe`. A recipe naming an architecture, target or parameter set nobody registered
+        is skipped.
     """
 
 

@@ -22,7 +22,7 @@ import pluggy
 from mft_recipes import hookspecs
 from mft_recipes.architectures import Architecture
 from mft_recipes.documents import DocumentKind
-from mft_recipes.recipes import Recipe, RecipeError, load_recipe
+from mft_recipes.recipes import ParameterSet, Recipe, RecipeError, load_parameter_set, load_recipe
 from mft_recipes.render import Generator, Target
 from mft_recipes.steps import Exporter, Metric
 from mft_recipes.validation import Validator
@@ -55,6 +55,7 @@ class Registry:
     plugin_manager: pluggy.PluginManager
     plugins: dict[str, PluginInfo] = field(default_factory=dict)
     architectures: dict[str, Architecture] = field(default_factory=dict)
+    parameter_sets: dict[str, ParameterSet] = field(default_factory=dict)
     recipes: dict[str, Recipe] = field(default_factory=dict)
     kinds: dict[str, DocumentKind] = field(default_factory=dict)
     targets: dict[str, Target] = field(default_factory=dict)
@@ -188,7 +189,19 @@ def _collect(registry: Registry) -> None:
     _each_plugin(registry, "register_document_kinds", "kind", registry.kinds)
     _each_plugin(registry, "register_targets", "target", registry.targets)
     _each_plugin(registry, "register_generators", "generator", registry.generators)
-    _each_plugin(registry, "register_recipes", "recipe", registry.recipes, prepare=_as_recipe)
+    # Parameter sets before recipes: any plugin's recipe may extend any plugin's set.
+    _each_plugin(
+        registry,
+        "register_parameter_sets",
+        "parameter set",
+        registry.parameter_sets,
+        prepare=_as_parameter_set,
+    )
+
+    def as_recipe(item: Any, plugin: str) -> Recipe:
+        return item if isinstance(item, Recipe) else load_recipe(item, plugin, registry.parameter_sets)
+
+    _each_plugin(registry, "register_recipes", "recipe", registry.recipes, prepare=as_recipe)
     _each_plugin(registry, "register_validators", "validator", None, append_to=registry.validators)
     _each_plugin(registry, "register_exporters", "exporter", registry.exporters)
     _each_plugin(registry, "register_metrics", "metric", registry.metrics)
@@ -209,10 +222,8 @@ def _collect(registry: Registry) -> None:
             )
 
 
-def _as_recipe(item: Any, plugin: str) -> Recipe:
-    if isinstance(item, Recipe):
-        return item
-    return load_recipe(item, plugin=plugin)
+def _as_parameter_set(item: Any, plugin: str) -> ParameterSet:
+    return item if isinstance(item, ParameterSet) else load_parameter_set(item, plugin)
 
 
 def _each_plugin(

@@ -1,16 +1,23 @@
-"""Recipe files: loading them, checking them against schemas/recipe.schema.json, resolving parameters."""
+"""Recipe files: loading them, checking them against schemas/recipe.schema.json, resolving parameters.
+
+A recipe may extend a parameter set a plugin registers (schemas/parameter-set.schema.json): the
+parameters and document entries recipes for one target share, written once. The recipe keeps what makes
+it this recipe (its defaults, its method's keys) and reads as a file of its own.
+"""
 
 from __future__ import annotations
 
 import copy
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from mft_recipes.documents import DocumentError, load_document
-from mft_recipes.schemas import check_against_schema
+from mft_recipes.documents import DocumentError, LoadedDocument, load_document
+from mft_recipes.problems import Problem
+from mft_recipes.schemas import check_against_schema, load_schema
 
 
 class RecipeError(Exception):
@@ -75,18 +82,63 @@ class Recipe:
     requires_one_of: tuple[tuple[str, ...], ...] = field(default=())
 
 
-def load_recipe(path: str | Path, plugin: str = "") -> Recipe:
-    """Read and check one recipe file."""
+@dataclass(frozen=True)
+class ParameterSet:
+    """Parameters and document entries that the recipes of one target share. A recipe takes them with
+    `extends: NAME`: the set's parameters come first and its document entries render first, in the set's
+    order; a parameter the recipe also declares is changed key by key (a default, a bound, the help), and
+    a document key it also gives takes the recipe's value. A document key whose value is null is a slot:
+    it renders in the set's place when a recipe fills it, and is left out otherwise.
+
+    `parameters` are specs as a recipe file writes them (JSON Schema fragment, help, default, required).
+    """
+
+    name: str
+    target: str
+    description: str
+    parameters: dict[str, dict[str, Any]]
+    document: dict[str, Any]
+    source: str = ""
+    plugin: str = ""
+
+
+def load_parameter_set(path: str | Path, plugin: str = "") -> ParameterSet:
+    """Read and check one parameter set file (schemas/parameter-set.schema.json)."""
+    data = _checked(path, "parameter-set").data
+    return ParameterSet(
+        name=data["name"],
+        target=data["target"],
+        description=data["description"].strip(),
+        parameters=data["parameters"],
+        document=data["document"],
+        source=str(path),
+        plugin=plugin,
+    )
+
+
+def _checked(path: str | Path, schema: str) -> LoadedDocument:
+    """A YAML file that meets schemas/SCHEMA.schema.json, or a RecipeError naming each line that does not."""
     try:
         loaded = load_document(path)
     except DocumentError as error:
         raise RecipeError(str(error)) from None
-    problems = [p.located(str(path), loaded.lines) for p in check_against_schema(loaded.data, "recipe")]
+    problems = [p.located(str(path), loaded.lines) for p in check_against_schema(loaded.data, schema)]
     if problems:
         raise RecipeError("\n".join(str(problem) for problem in problems))
+    return loaded
+
+
+def load_recipe(
+    path: str | Path, plugin: str = "", parameter_sets: Mapping[str, ParameterSet] | None = None
+) -> Recipe:
+    """Read and check one recipe file; `parameter_sets` are those its `extends` may name."""
+    loaded = _checked(path, "recipe")
     data = loaded.data
+    specs, document = data["parameters"], data["document"]
+    if "extends" in data:
+        specs, document = _extended(loaded, (parameter_sets or {}).get(data["extends"]))
     parameters = {}
-    for name, spec in data["parameters"].items():
+    for name, spec in specs.items():
         schema = {key: value for key, value in spec.items() if key not in ("help", "default", "required")}
         parameters[name] = RecipeParameter(
             name=name,
@@ -108,13 +160,46 @@ def load_recipe(path: str | Path, plugin: str = "") -> Recipe:
         target=data["target"],
         hardware=Hardware(**data["hardware"]),
         parameters=parameters,
-        document=data["document"],
+        document=document,
         launch=data.get("launch", "").strip(),
         source=str(path),
         plugin=plugin,
         tags=tuple(data.get("tags", ())),
         requires_one_of=groups,
     )
+
+
+def _extended(loaded: LoadedDocument, base: ParameterSet | None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The parameter specs and the document of a recipe that extends `base`: the set's, then the recipe's."""
+    data, file = loaded.data, loaded.file
+
+    def refused(message: str) -> RecipeError:
+        return RecipeError(str(Problem(message, ("extends",), "recipe-extends").located(file, loaded.lines)))
+
+    if base is None:
+        raise refused(
+            f"no plugin registers a parameter set {data['extends']!r} (`mft-recipes plugins` lists them)"
+        )
+    if base.target != data["target"]:
+        raise refused(
+            f"parameter set {base.name!r} ({base.source}) is for target {base.target!r}, not {data['target']!r}"
+        )
+    specs = {name: dict(spec) for name, spec in base.parameters.items()}
+    for name, change in data["parameters"].items():
+        specs[name] = {**specs.get(name, {}), **change}
+    whole = load_schema("recipe")["$defs"]["parameter"]
+    problems = [
+        Problem(
+            f"{problem.message} (parameter set {base.name!r} has no {name!r}: a new parameter is declared in full)",
+            ("parameters", name, *problem.path),
+            problem.code,
+        ).located(file, loaded.lines)
+        for name in data["parameters"].keys() - base.parameters.keys()
+        for problem in check_against_schema(specs[name], whole)
+    ]
+    if problems:
+        raise RecipeError("\n".join(str(problem) for problem in problems))
+    return specs, {**base.document, **data["document"]}
 
 
 def parse_overrides(words: list[str] | tuple[str, ...]) -> dict[str, Any]:

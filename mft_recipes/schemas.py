@@ -10,6 +10,9 @@ from typing import Any
 from mft_recipes.problems import Problem
 from mft_recipes.resources import packaged_dir
 
+# The `$id` of every schema in schemas/ is this followed by its file name.
+SCHEMA_BASE = "https://github.com/mft-recipes/mft-recipes/schemas/"
+
 
 def schema_path(name: str) -> Path:
     """`recipe` → the path of schemas/recipe.schema.json."""
@@ -27,9 +30,24 @@ def load_schema(name_or_path: str | Path) -> dict[str, Any]:
 
 def _validator(schema: dict[str, Any]) -> Any:
     import jsonschema  # imported here: `--help` and `list` need no schema validation
+    from referencing import Registry
 
     cls = jsonschema.validators.validator_for(schema)
-    return cls(schema, format_checker=cls.FORMAT_CHECKER)
+    # referencing's documented `Registry(retrieve=...)`; mypy's attrs plugin misses the field's alias.
+    registry = Registry(retrieve=_retrieve)  # type: ignore[call-arg]
+    return cls(schema, format_checker=cls.FORMAT_CHECKER, registry=registry)
+
+
+def _retrieve(uri: str) -> Any:
+    """A schema of schemas/ named by another one's `$ref` (parameter-set.schema.json uses recipe.schema.json's
+    parameter), found by its file name: a `$ref` reads no network."""
+    from referencing import Resource
+    from referencing.exceptions import NoSuchResource
+
+    name = uri.rsplit("/", 1)[-1].removesuffix(".schema.json")
+    if not uri.startswith(SCHEMA_BASE) or not schema_path(name).is_file():
+        raise NoSuchResource(uri)
+    return Resource.from_contents(load_schema(name))
 
 
 def check_against_schema(document: Any, schema: str | Path | dict[str, Any]) -> list[Problem]:
