@@ -1,12 +1,13 @@
 """Built-in axolotl support: the `axolotl` target, the axolotl and DeepSpeed document kinds, generators
-(LoRA targets from the architecture, inline DeepSpeed sections, the chat format), validators for axolotl
-configs, and the dataset types that train Mistral's exact chat format (mistral_chat).
+(LoRA targets from the architecture, inline DeepSpeed sections, the chat format), the parameter set
+`axolotl` that its recipes extend (parameter_sets/axolotl.yaml), validators for axolotl configs, and the dataset types that train Mistral's exact chat format (mistral_chat).
 
 Nothing here imports axolotl: rendering and validation must stay fast and work without the trainer.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from mft_recipes.documents import DocumentKind
@@ -24,6 +25,12 @@ def is_axolotl_config(document: Any) -> bool:
 def register_document_kinds(register: Any) -> None:
     register(DocumentKind("axolotl", "axolotl", is_axolotl_config, "an axolotl training config (YAML)"))
     register(DocumentKind("deepspeed", DEEPSPEED_SCHEMA, is_deepspeed_config, "a DeepSpeed config (JSON)"))
+
+
+@hookimpl
+def register_parameter_sets(register: Any) -> None:
+    for path in sorted((Path(__file__).parent / "parameter_sets").glob("*.yaml")):
+        register(path)
 
 
 @hookimpl

@@ -25,10 +25,21 @@ HEAVY_MODULES = ("torch", "transformers", "axolotl", "vllm", "mistralai", "mistr
 
 
 def checkout_recipes() -> dict[str, dict[str, Any]]:
-    """The recipe files of the checkout, read as plain YAML: what the wheel must ship and the CLI list."""
+    """The recipe files of the checkout, read as plain YAML: what the wheel must ship and the CLI list.
+    A recipe that extends a parameter set of the checkout's plugins gets the set's parameters, as
+    schemas/recipe.schema.json states it: the set's first, each changed key by key by the recipe's."""
+    sets = {}
+    for path in sorted((REPO / "plugins").glob("*/parameter_sets/*.yaml")):
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        sets[data["name"]] = data["parameters"]
     recipes = {}
     for path in sorted((REPO / "recipes").glob("*.yaml")):
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        if "extends" in data:
+            parameters = {name: dict(spec) for name, spec in sets[data["extends"]].items()}
+            for name, change in data["parameters"].items():
+                parameters[name] = {**parameters.get(name, {}), **change}
+            data["parameters"] = parameters
         recipes[data["name"]] = data
     return recipes
 
