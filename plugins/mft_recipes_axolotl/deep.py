@@ -13,7 +13,7 @@ The schema and the fast validators reason about a config; these checks run the t
    parameters happens as in a real run). Every listed target must match something, a Mixtral config must
    adapt the expert weights, and the trainable count is what peft reports.
 3. A DeepSpeed section, with the HF Trainer's "auto" values filled by the Trainer's own code for the GPU
-   count, through DeepSpeed's own config classes.
+   count, through DeepSpeed's own config classes (deepspeed_check.py).
 
 Without the model's config.json (a base model neither in the catalogue nor a local folder; nothing is
 downloaded) only `validate_config` runs, and a warning names the checks that were skipped.
@@ -32,12 +32,12 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 from mft_recipes.architectures import Architecture
 from mft_recipes.problems import Problem
 from mft_recipes.validation import ValidationContext, Validator
+from mft_recipes_axolotl.deepspeed_check import deepspeed_problems, error_text, resolved_deepspeed
 from mft_recipes_axolotl.paths import launch_path
 from mft_recipes_axolotl.validators import architecture_of
 
@@ -147,7 +147,7 @@ def validated_config(
         except (
             Exception
         ) as error:  # pydantic's ValidationError, axolotl's ValueErrors, a plugin's ImportError
-            raise AxolotlRefused(_first_lines(str(error))) from error
+            raise AxolotlRefused(error_text(error)) from error
 
 
 def axolotl_config(
@@ -156,33 +156,44 @@ def axolotl_config(
     """The config as axolotl trains it: `validated_config`, then `normalize_config` with
     `base_model_config` pointing at a local folder holding the model's config.json.
     Raises AxolotlRefused with axolotl's message when it refuses."""
-    from unittest import mock
-
     from axolotl.utils.config import normalize_config
 
     validated = validated_config(document, gpus=gpus, gpu=gpu, model_config_dir=model_config_dir)
-    # normalize_config resolves `bf16: auto` by probing the GPU of the machine it runs on; answer for the
-    # GPUs the config is meant for, as validate_config's capabilities do.
-    bf16 = gpu_capabilities(gpus, gpu)[0]["bf16"]
-    bf16_probe = mock.patch("axolotl.utils.config.is_torch_bf16_gpu_available", return_value=bf16)
-    with _environment(gpus), bf16_probe:
+    _resolve_bf16(validated, gpu_capabilities(gpus, gpu)[0]["bf16"])
+    with _environment(gpus):
         try:
             normalize_config(validated)
         except Exception as error:  # axolotl's ValueErrors
-            raise AxolotlRefused(_first_lines(str(error))) from error
+            raise AxolotlRefused(error_text(error)) from error
     return validated
 
 
-def _environment(gpus: int) -> Any:
-    """axolotl reads WORLD_SIZE while validating and normalizing; nothing is downloaded. Restored after."""
-    from unittest import mock
+def _resolve_bf16(config: Any, supported: bool) -> None:
+    """`bf16: auto` as axolotl's resolve_dtype (axolotl/utils/config/__init__.py, called by
+    normalize_config) resolves it on a GPU with or without bf16: on, or off with fp16 on unless fp16 or
+    float16 is set. Resolved here for the GPUs the config is meant for (as validate_config's capabilities
+    are), since resolve_dtype asks the GPU of the machine it runs on; it leaves a resolved value alone."""
+    if not config.fp16 and config.bf16 == "auto" and not config.use_ray:
+        config.bf16 = supported
+        if not supported and config.fp16 is None and not config.float16:
+            config.fp16 = True
 
-    return mock.patch.dict(os.environ, WORLD_SIZE=str(gpus), HF_HUB_OFFLINE="1", DO_NOT_TRACK="1")
 
-
-def _first_lines(text: str, limit: int = 12) -> str:
-    lines = [line for line in text.splitlines() if line.strip()]
-    return "\n".join(lines[:limit]) + ("\n..." if len(lines) > limit else "")
+@contextlib.contextmanager
+def _environment(gpus: int) -> Iterator[None]:
+    """axolotl reads WORLD_SIZE while validating and normalizing; nothing is downloaded. Each variable is
+    restored afterwards as it was, or removed."""
+    values = {"WORLD_SIZE": str(gpus), "HF_HUB_OFFLINE": "1", "DO_NOT_TRACK": "1"}
+    before = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def _field_names(model: Any) -> dict[str, Any]:
@@ -436,57 +447,11 @@ def _deepspeed_check(config: Any, gpus: int) -> list[Problem]:
             "DeepSpeed is not installed, so its own classes did not check the section: pip install deepspeed"
         )
         return [Problem(message, ("deepspeed",), "deep-no-deepspeed", severity="warning", source=SOURCE)]
-    return deepspeed_problems(resolved_deepspeed(config, gpus), gpus)
-
-
-class _DataParallelWorld:
-    """The one question DeepSpeedConfig asks its `mpu` (model-parallel unit): how many data-parallel ranks."""
-
-    def __init__(self, size: int) -> None:
-        self.size = size
-
-    def get_data_parallel_world_size(self) -> int:
-        return self.size
-
-
-def resolved_deepspeed(config: Any, gpus: int, num_training_steps: int = 1000) -> dict[str, Any]:
-    """The config's DeepSpeed section with every "auto" filled the way the HF Trainer fills it on `gpus`
-    ranks (`HfTrainerDeepSpeedConfig.trainer_config_process` / `_finalize`, from the TrainingArguments the
-    axolotl config gives and the model's hidden size). Raises AxolotlRefused on a value that contradicts
-    the config (the Trainer refuses those too)."""
-    from transformers import TrainingArguments
-    from transformers.integrations.deepspeed import HfTrainerDeepSpeedConfig, unset_hf_deepspeed_config
-
-    class RecipeTrainingArguments(TrainingArguments):
-        @property
-        def world_size(self) -> int:  # the recipe's GPUs, not this process's
-            return gpus
-
-    with tempfile.TemporaryDirectory(prefix="mft-recipes-ds-") as output_dir:
-        arguments = RecipeTrainingArguments(
-            output_dir=output_dir,
-            per_device_train_batch_size=config.micro_batch_size,
-            gradient_accumulation_steps=config.gradient_accumulation_steps,
-            learning_rate=config.learning_rate,
-            weight_decay=config.weight_decay or 0.0,
-            max_grad_norm=config.max_grad_norm if config.max_grad_norm is not None else 1.0,
-            bf16=config.bf16 is True,
-            fp16=config.fp16 is True,
-            report_to="none",
-            use_cpu=True,  # this process's device: it changes no DeepSpeed value, and lets bf16 be asked here
-        )
-    section = json.loads(json.dumps(dict(config.deepspeed)))
-    hf_config = HfTrainerDeepSpeedConfig(section)
     try:
-        hf_config.trainer_config_process(arguments)
-        model = SimpleNamespace(config=meta_model_config(config))  # the Trainer reads its hidden size
-        hf_config.trainer_config_finalize(arguments, model, num_training_steps)
-    except ValueError as error:
+        section = resolved_deepspeed(config, gpus, meta_model_config(config))
+    except ValueError as error:  # the HF Trainer refuses a value that contradicts the config
         raise AxolotlRefused(str(error)) from error
-    finally:
-        unset_hf_deepspeed_config()  # it registers itself globally: transformers would think ZeRO-3 is on
-    resolved: dict[str, Any] = hf_config.config
-    return resolved
+    return deepspeed_problems(section, gpus)
 
 
 def meta_model_config(config: Any) -> Any:
@@ -494,46 +459,6 @@ def meta_model_config(config: Any) -> Any:
     from axolotl.loaders.utils import load_model_config
 
     return load_model_config(config)
-
-
-def deepspeed_problems(section: dict[str, Any], gpus: int) -> list[Problem]:
-    """What DeepSpeed's own config classes say of a resolved section on `gpus` data-parallel ranks: the
-    strict ZeRO model, the batch arithmetic, and any value still "auto"."""
-    from unittest import mock
-
-    from deepspeed.runtime.config import DeepSpeedConfig
-
-    left = [key for key, value in _leaves(section) if value == "auto"]
-    if left:
-        return [
-            Problem(
-                f"still 'auto' after the HF Trainer's resolution: {', '.join(left)}",
-                ("deepspeed",),
-                "deepspeed-auto-left",
-                source=SOURCE,
-            )
-        ]
-    try:
-        with mock.patch("deepspeed.runtime.config.dist.get_rank", return_value=0):
-            DeepSpeedConfig(json.loads(json.dumps(section)), mpu=_DataParallelWorld(gpus))
-    except Exception as error:  # pydantic ValidationError, DeepSpeed's assertions on batch sizes
-        return [
-            Problem(
-                f"DeepSpeed refuses it: {_first_lines(str(error))}",
-                ("deepspeed",),
-                "deepspeed-refused",
-                source=SOURCE,
-            )
-        ]
-    return []
-
-
-def _leaves(node: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
-    if isinstance(node, dict):
-        for key, value in node.items():
-            yield from _leaves(value, f"{prefix}.{key}" if prefix else str(key))
-    else:
-        yield prefix, node
 
 
 DEEP_VALIDATOR = Validator(

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 from mft_recipes_axolotl import deep
+from mft_recipes_axolotl.deepspeed_check import deepspeed_problems, resolved_deepspeed
 
 from tests.tiny_models import build_tiny_model
 from tests.truth.cases import (
@@ -40,7 +41,7 @@ def resolved_section(name: str, variant: str) -> dict:
     config = deep.axolotl_config(
         document, published_config(recipe.model), gpus=recipe.hardware.gpus, gpu=recipe.hardware.gpu
     )
-    return deep.resolved_deepspeed(config, recipe.hardware.gpus)
+    return resolved_deepspeed(config, recipe.hardware.gpus, deep.meta_model_config(config))
 
 
 def test_the_multi_gpu_recipes_carry_deepspeed() -> None:
@@ -52,7 +53,7 @@ def test_the_multi_gpu_recipes_carry_deepspeed() -> None:
 def test_deepspeed_accepts_the_resolved_section(name: str, variant: str) -> None:
     recipe = RECIPES[name]
     section = resolved_section(name, variant)
-    assert deep.deepspeed_problems(section, recipe.hardware.gpus) == []
+    assert deepspeed_problems(section, recipe.hardware.gpus) == []
     document = render(recipe, overrides_for(recipe, variant))
     micro, accumulation = document["micro_batch_size"], document["gradient_accumulation_steps"]
     assert section["train_batch_size"] == micro * accumulation * recipe.hardware.gpus
@@ -67,14 +68,12 @@ def test_deepspeed_refuses_the_section_on_the_wrong_gpu_count_and_with_a_bad_sta
     """The check can fail: the batch arithmetic is tied to the GPU count, the ZeRO model is strict."""
     recipe = RECIPES[name]
     section = resolved_section(name, "defaults")
-    assert [p.code for p in deep.deepspeed_problems(section, recipe.hardware.gpus // 2)] == [
-        "deepspeed-refused"
-    ]
+    assert [p.code for p in deepspeed_problems(section, recipe.hardware.gpus // 2)] == ["deepspeed-refused"]
     section["zero_optimization"]["stage"] = 5
-    assert [p.code for p in deep.deepspeed_problems(section, recipe.hardware.gpus)] == ["deepspeed-refused"]
+    assert [p.code for p in deepspeed_problems(section, recipe.hardware.gpus)] == ["deepspeed-refused"]
     section["zero_optimization"]["stage"] = 3
     section["zero_optimization"]["reduce_bucket_size"] = "auto"
-    assert [p.code for p in deep.deepspeed_problems(section, recipe.hardware.gpus)] == ["deepspeed-auto-left"]
+    assert [p.code for p in deepspeed_problems(section, recipe.hardware.gpus)] == ["deepspeed-auto-left"]
 
 
 # Run in a child process: the patches change transformers' classes for the rest of the process.
@@ -84,13 +83,14 @@ from transformers.integrations.deepspeed import HfDeepSpeedConfig
 from axolotl.loaders.patch_manager import PatchManager
 from mft_recipes.host import get_registry
 from mft_recipes_axolotl import deep
+from mft_recipes_axolotl.deepspeed_check import resolved_deepspeed
 from tests.truth.cases import overrides_for, published_config, render
 
 recipe = get_registry().recipes[sys.argv[1]]
 folder = published_config(recipe.model)  # a local base_model: some patches read its config.json
 document = render(recipe, {**overrides_for(recipe, "defaults"), "base_model": str(folder)})
 config = deep.axolotl_config(document, folder, gpus=recipe.hardware.gpus)
-section = deep.resolved_deepspeed(config, recipe.hardware.gpus)
+section = resolved_deepspeed(config, recipe.hardware.gpus, deep.meta_model_config(config))
 live = HfDeepSpeedConfig(section)  # what the HF Trainer holds during a DeepSpeed launch (ZeRO-3 on)
 PatchManager(config, deep.meta_model_config(config)).apply_pre_model_load_patches()
 print("patched")

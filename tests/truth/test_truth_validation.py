@@ -5,8 +5,10 @@ the pinned axolotl generates."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from mft_recipes_axolotl import deep
@@ -81,3 +83,45 @@ def test_the_committed_schema_is_what_the_installed_axolotl_generates() -> None:
     script = REPO / "scripts" / "generate_axolotl_schema.py"
     result = subprocess.run([sys.executable, str(script), "--check"], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+
+
+V100_TABLE = """\
+gpus:
+  v100-32gb:
+    memory_gib: 32
+    bf16_tflops: 125
+    compute_capability: "7.0"
+    usd_per_hour: 1.0
+"""
+
+
+def test_bf16_auto_on_a_gpu_without_bf16_is_what_axolotls_own_probe_gives(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """deep resolves `bf16: auto` for the target GPU before normalize_config. Where the target has no bf16
+    (a V100, compute capability 7.0), the answer must be axolotl's own: this machine has no GPU, so its
+    probe says no bf16 too, and normalize_config given `bf16: auto` resolves it itself."""
+    from axolotl.utils.config import normalize_config
+
+    table = tmp_path / "gpus.yaml"
+    table.write_text(V100_TABLE, encoding="utf-8")
+    monkeypatch.setenv("MFT_RECIPES_GPU_TABLE", str(table))
+    recipe = RECIPES["mistral-7b-lora"]
+    document = render(recipe, overrides_for(recipe, "defaults"))
+    assert document["bf16"] == "auto"
+    ours = deep.axolotl_config(document, published_config(recipe.model), gpu="v100-32gb")
+    probed = deep.validated_config(document, gpu="v100-32gb", model_config_dir=published_config(recipe.model))
+    assert probed.bf16 == "auto"
+    normalize_config(probed)  # axolotl's resolve_dtype asks this machine: no GPU, so no bf16
+    assert (ours.bf16, ours.fp16, ours.torch_dtype) == (probed.bf16, probed.fp16, probed.torch_dtype)
+    assert (ours.bf16, ours.fp16) == (False, True)
+
+
+def test_the_environment_is_restored_after_axolotl_ran(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WORLD_SIZE", "3")
+    monkeypatch.delenv("DO_NOT_TRACK", raising=False)
+    recipe = RECIPES["mistral-7b-full"]
+    document = render(recipe, overrides_for(recipe, "defaults"))
+    config = deep.axolotl_config(document, published_config(recipe.model), gpus=8, gpu="h100-80gb")
+    assert config.world_size == 8  # what axolotl read while normalizing
+    assert os.environ["WORLD_SIZE"] == "3" and "DO_NOT_TRACK" not in os.environ

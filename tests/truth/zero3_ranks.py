@@ -23,6 +23,7 @@ def main(config_path: str, output_path: str) -> None:
     import deepspeed
     from axolotl.utils.dict import DictDefault
     from mft_recipes_axolotl import deep
+    from mft_recipes_axolotl.deepspeed_check import resolved_deepspeed
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from transformers.integrations.deepspeed import HfDeepSpeedConfig
 
@@ -30,7 +31,7 @@ def main(config_path: str, output_path: str) -> None:
     world = torch.distributed.get_world_size()
     document = yaml.safe_load(Path(config_path).read_text(encoding="utf-8"))
     config: DictDefault = deep.axolotl_config(document, document["base_model"], gpus=world)
-    section = deep.resolved_deepspeed(config, world)
+    section = resolved_deepspeed(config, world, deep.meta_model_config(config))
     live = HfDeepSpeedConfig(section)  # noqa: F841 (kept alive: transformers reads it while loading)
     model = AutoModelForCausalLM.from_pretrained(document["base_model"], dtype=torch.float32)
     if config.adapter:
