@@ -54,7 +54,7 @@ def main() -> None:
 
     from mft_recipes_catalogue.chat_format import MistralChat
     from mft_recipes_vllm.engine import EngineSettings, open_engine, vllm_identity
-    from mft_recipes_vllm.evaluate import evaluate
+    from mft_recipes_vllm.evaluate import EvalOptions, evaluate
     from vllm import SamplingParams, TokensPrompt
 
     from tests.tiny_models import build_tiny_model
@@ -95,9 +95,7 @@ def main() -> None:
             str(model),
             data,
             work / f"eval-{repeat}",
-            max_tokens=args.max_tokens,
-            latency_requests=0,
-            settings=settings,
+            EvalOptions(max_tokens=args.max_tokens, latency_requests=0, settings=settings),
             engine=timed,
         )
         seconds = time.perf_counter() - started

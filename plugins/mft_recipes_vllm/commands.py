@@ -175,7 +175,12 @@ def _print_export(result: dict[str, Any]) -> None:
     show_default=True,
     help="Requests sent one at a time for latency p50/p95 (0: skip).",
 )
-@click.option("--max-model-len", type=click.IntRange(16), default=2048, show_default=True)
+@click.option(
+    "--max-model-len",
+    type=click.IntRange(16),
+    help="Tokens in one sequence. Default: what --data needs (its longest prompt and answer), refused "
+    "when the model's context (max_position_embeddings) is shorter.",
+)
 @click.option(
     "--kv-cache-gib",
     type=click.FloatRange(0, min_open=True),
@@ -203,24 +208,7 @@ def _print_export(result: dict[str, Any]) -> None:
     "--json", "as_json", is_flag=True, help="Print metrics.json (schemas/eval-metrics.schema.json)."
 )
 def eval_command(
-    model: str,
-    adapter: str | None,
-    data: str,
-    task: str,
-    labels_file: str | None,
-    top_k: tuple[int, ...],
-    output: str | None,
-    resume: bool,
-    max_tokens: int,
-    batch_size: int,
-    latency_requests: int,
-    max_model_len: int,
-    kv_cache_gib: float | None,
-    gpu_memory_utilization: float,
-    tensor_parallel_size: int,
-    dtype: str,
-    enforce_eager: bool,
-    as_json: bool,
+    model: str, data: str, output: str | None, labels_file: str | None, as_json: bool, **options: Any
 ) -> None:
     """Evaluate a model and its adapter side by side with vLLM (offline, batched): classification
     (constrained to the label set; top-k by log-probability; accuracy per level of `A > B > C`) or
@@ -230,40 +218,34 @@ def eval_command(
     mft-recipes eval --model mistralai/Mistral-7B-v0.3 --adapter outputs/lora --data test.jsonl \\
         --task classification -o eval-products
     """
+    from dataclasses import fields
     from pathlib import Path
 
-    from mft_recipes.cli import EXIT_INVALID, fail, print_json, registry
+    from mft_recipes.cli import EXIT_INVALID, EXIT_USAGE, fail, print_json, registry
     from mft_recipes_vllm.adapters import AdapterError
-    from mft_recipes_vllm.engine import EngineSettings
-    from mft_recipes_vllm.evaluate import EvalError, evaluate, read_labels
+    from mft_recipes_vllm.engine import EngineSettings, EngineStartError
+    from mft_recipes_vllm.eval_data import EvalError, EvalUsageError, read_labels
+    from mft_recipes_vllm.evaluate import EvalOptions, evaluate
 
+    # Each option is named after the field it fills: the engine's settings, then the evaluation's.
     settings = EngineSettings(
-        max_model_len=max_model_len,
-        kv_cache_gib=kv_cache_gib,
-        gpu_memory_utilization=gpu_memory_utilization,
-        tensor_parallel_size=tensor_parallel_size,
-        dtype=dtype,
-        enforce_eager=enforce_eager,
+        **{f.name: options.pop(f.name) for f in fields(EngineSettings) if f.name in options}
     )
     out = Path(output) if output else Path(f"eval-{Path(data).stem}")
     try:
+        labels = tuple(read_labels(labels_file)) if labels_file else None
         with stdout_to_stderr():
             result = evaluate(
                 model,
                 data,
                 out,
-                adapter=adapter,
-                task=task,
-                labels=read_labels(labels_file) if labels_file else None,
-                top_k=top_k,
-                max_tokens=max_tokens,
-                batch_size=batch_size,
-                latency_requests=latency_requests,
-                settings=settings,
-                resume=resume,
+                EvalOptions(**options, labels=labels, settings=settings),
                 extra_metrics=list(registry().metrics.values()),
             )
-    except (EvalError, AdapterError) as error:
+    except EvalUsageError as error:
+        fail(str(error), EXIT_USAGE)
+        return
+    except (EvalError, AdapterError, EngineStartError) as error:
         fail(str(error), EXIT_INVALID)
         return
     if as_json:

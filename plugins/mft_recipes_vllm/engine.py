@@ -1,4 +1,5 @@
-"""vLLM, offline and in-process: the settings `eval` exposes, and what produced the numbers.
+"""vLLM, offline and in-process: the settings `eval` exposes, starting an engine (and saying in one line
+why one did not start), and what produced the numbers.
 
 The KV cache is always capped (a byte budget, or a GPU memory fraction): uncapped, vLLM on CPU
 reserves most of the machine's memory.
@@ -14,9 +15,10 @@ from typing import Any
 
 @dataclass(frozen=True)
 class EngineSettings:
-    """The vLLM options `eval` passes on. `kv_cache_gib` None: 1 GiB on CPU, `gpu_memory_utilization` on GPU."""
+    """The vLLM options `eval` passes on. `max_model_len` None: what the test set needs (eval sizes it
+    from the data); `kv_cache_gib` None: 1 GiB on CPU, `gpu_memory_utilization` on GPU."""
 
-    max_model_len: int = 2048
+    max_model_len: int | None = None
     kv_cache_gib: float | None = None
     gpu_memory_utilization: float = 0.85
     tensor_parallel_size: int = 1
@@ -38,8 +40,13 @@ def prepare_environment() -> None:
     os.environ.setdefault("VLLM_LOGGING_STREAM", "ext://sys.stderr")
 
 
+class EngineStartError(RuntimeError):
+    """vLLM could not start an engine; the message is one line with the cause."""
+
+
 def open_engine(model: str, settings: EngineSettings, *, max_lora_rank: int | None = None) -> Any:
-    """A vLLM `LLM` for `model`, LoRA enabled when `max_lora_rank` is given."""
+    """A vLLM `LLM` for `model`, LoRA enabled when `max_lora_rank` is given. Raises EngineStartError, one
+    line naming the model and vLLM's reason, when the engine does not start."""
     prepare_environment()
     from vllm import LLM
     from vllm.platforms import current_platform
@@ -61,7 +68,40 @@ def open_engine(model: str, settings: EngineSettings, *, max_lora_rank: int | No
         options["kv_cache_memory_bytes"] = int(kv_cache_gib * 2**30)
     if max_lora_rank:
         options.update(enable_lora=True, max_lora_rank=max_lora_rank)
-    return LLM(**options)
+    try:
+        return LLM(**options)
+    except Exception as error:  # ValueError, pydantic's ValidationError, torch's RuntimeError, OSError, ...
+        raise EngineStartError(f"vLLM could not start {model}: {failure_cause(error)}") from error
+
+
+def failure_cause(error: BaseException) -> str:
+    """What went wrong, in one line: the innermost cause of `error` (vLLM wraps some), for a pydantic
+    validation error its first message (the settings vLLM checks are pydantic models)."""
+    while error.__cause__ is not None:
+        error = error.__cause__
+    errors = getattr(error, "errors", None)
+    if callable(errors) and type(error).__name__ == "ValidationError":
+        messages = [str(entry.get("msg", "")) for entry in errors()]
+        text = next((message for message in messages if message), "")
+    else:
+        text = next((line for line in str(error).splitlines() if line.strip()), "")
+    text = " ".join(text.split())
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
+
+
+def context_limit(model: str) -> tuple[int, str] | None:
+    """The most tokens `model` takes in one sequence, and where that is said: max_position_embeddings in a
+    local folder's config.json, else in the catalogue's published config for a hub id; None when unknown."""
+    from mft_recipes.host import get_registry
+    from mft_recipes_vllm.merge import base_config
+
+    found = base_config(model).get("max_position_embeddings")
+    if isinstance(found, int):
+        return found, f"max_position_embeddings in {model}/config.json"
+    architecture = get_registry().find_architecture(model)
+    if architecture is not None:
+        return architecture.max_position_embeddings, f"max_position_embeddings of {architecture.name}"
+    return None
 
 
 def close_engine(llm: Any) -> None:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 from mft_recipes_vllm import metrics
-from mft_recipes_vllm.evaluate import Example, Task, Variant, summarise
+from mft_recipes_vllm.eval_data import Example, Task
+from mft_recipes_vllm.summary import summarise
+from mft_recipes_vllm.variants import Variant
 
 from mft_recipes.host import build_registry
 

@@ -9,7 +9,8 @@ import importlib.util
 from pathlib import Path
 
 import pytest
-from mft_recipes_vllm.evaluate import EvalError, evaluate
+from mft_recipes_vllm.eval_data import EvalUsageError
+from mft_recipes_vllm.evaluate import evaluate
 
 pytestmark = pytest.mark.skipif(
     importlib.util.find_spec("vllm") is not None, reason="vLLM is installed in this environment"
@@ -22,6 +23,6 @@ def test_eval_without_vllm_names_the_extra_and_writes_nothing(tmp_path: Path) ->
         '{"messages": [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}]}\n'
     )
     output = tmp_path / "eval"
-    with pytest.raises(EvalError, match=r"pip install 'mft-recipes\[vllm\]'"):
+    with pytest.raises(EvalUsageError, match=r"pip install 'mft-recipes\[vllm\]'"):
         evaluate("some-model", data, output)
     assert not output.exists()

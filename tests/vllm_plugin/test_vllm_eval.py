@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -94,12 +95,9 @@ def test_classification_ranks_labels_as_hf(
     tiny_mistral: Path, dense_adapter: Path, classification_set: Path, tmp_path: Path
 ) -> None:
     pytest.importorskip("vllm")
-    from mft_recipes_vllm.evaluate import evaluate
+    from mft_recipes_vllm.evaluate import EvalOptions, evaluate
 
-    result = evaluate(
-        str(tiny_mistral),
-        classification_set,
-        tmp_path / "eval",
+    options = EvalOptions(
         adapter=str(dense_adapter),
         task="classification",
         top_k=(1, 3),
@@ -107,6 +105,7 @@ def test_classification_ranks_labels_as_hf(
         latency_requests=2,
         settings=settings(),
     )
+    result = evaluate(str(tiny_mistral), classification_set, tmp_path / "eval", options)
     assert check_against_schema(result, "eval-metrics") == []
     assert result["labels"] == len(LABELS)
     examples = read_jsonl(classification_set)
@@ -133,15 +132,16 @@ def test_interrupted_eval_resumes_without_recomputing(
     tiny_mistral: Path, dense_adapter: Path, generation_set: Path, tmp_path: Path
 ) -> None:
     pytest.importorskip("vllm")
-    from mft_recipes_vllm.evaluate import EvalError, evaluate
+    from mft_recipes_vllm.eval_data import EvalUsageError
+    from mft_recipes_vllm.evaluate import EvalOptions, evaluate
 
-    options: dict[str, Any] = {
-        "adapter": str(dense_adapter),
-        "max_tokens": MAX_TOKENS,
-        "batch_size": 2,
-        "latency_requests": 2,
-        "settings": settings(),
-    }
+    options = EvalOptions(
+        adapter=str(dense_adapter),
+        max_tokens=MAX_TOKENS,
+        batch_size=2,
+        latency_requests=2,
+        settings=settings(),
+    )
     out = tmp_path / "stopped"
     seen: list[dict[str, Any]] = []
 
@@ -151,22 +151,22 @@ def test_interrupted_eval_resumes_without_recomputing(
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        evaluate(str(tiny_mistral), generation_set, out, on_prediction=stop_after_three, **options)
+        evaluate(str(tiny_mistral), generation_set, out, options, on_prediction=stop_after_three)
     kept = read_jsonl(out / "predictions.jsonl")
     assert 3 <= len(kept) < 20 and not (out / "metrics.json").exists()
 
-    with pytest.raises(EvalError, match="pass --resume"):
-        evaluate(str(tiny_mistral), generation_set, out, **options)
+    with pytest.raises(EvalUsageError, match="pass --resume"):
+        evaluate(str(tiny_mistral), generation_set, out, options)
 
     recomputed: list[dict[str, Any]] = []
     resumed = evaluate(
-        str(tiny_mistral), generation_set, out, resume=True, on_prediction=recomputed.append, **options
+        str(tiny_mistral), generation_set, out, replace(options, resume=True), on_prediction=recomputed.append
     )
     assert len(recomputed) == 20 - len(kept)
     assert not {(r["model"], r["index"]) for r in recomputed} & {(r["model"], r["index"]) for r in kept}
     assert read_jsonl(out / "predictions.jsonl")[: len(kept)] == kept  # nothing lost or rewritten
 
-    fresh = evaluate(str(tiny_mistral), generation_set, tmp_path / "fresh", **options)
+    fresh = evaluate(str(tiny_mistral), generation_set, tmp_path / "fresh", options)
     for name in ("base", "adapter"):
         assert resumed["models"][name]["scores"] == fresh["models"][name]["scores"]
         assert resumed["models"][name]["examples"] == 10
