@@ -4,7 +4,9 @@ a traceback. `mft` runs any command, plugins' included, as `mft-recipes` would."
 
 from __future__ import annotations
 
+import stat
 from functools import cache
+from pathlib import Path
 
 import click
 from click.testing import CliRunner, Result
@@ -33,3 +35,14 @@ def whole_cli() -> click.Group:
 def mft(*args: str, env: dict[str, str] | None = None) -> Result:
     """`mft-recipes ARGS`, in process."""
     return CliRunner().invoke(whole_cli(), list(args), env=env)
+
+
+def snapshot(folder: Path) -> dict[str, tuple[int, bytes | None]]:
+    """Every path under `folder` with its mode and, for a readable file, its bytes: equal before and after
+    a refused command when it made, changed or left half-written no file."""
+    found = {}
+    for path in sorted(folder.rglob("*")):
+        mode = path.lstat().st_mode
+        readable = stat.S_ISREG(mode) and mode & 0o444
+        found[str(path.relative_to(folder))] = (mode, path.read_bytes() if readable else None)
+    return found

@@ -18,13 +18,12 @@ each command's own mistakes in depth; this one holds every command to the same c
 from __future__ import annotations
 
 import socket
-import stat
 import sys
 from pathlib import Path
 
 import pytest
 
-from tests.refusals import assert_refused, mft
+from tests.refusals import assert_refused, mft, snapshot
 
 CHAT = '{"messages": [{"role": "user", "content": "Hi?"}, {"role": "assistant", "content": "Hello."}]}\n'
 ENV = {"MISTRAL_API_KEY": "test-key", "MISTRAL_SERVER_URL": "http://127.0.0.1:9"}
@@ -51,16 +50,6 @@ def inputs(tmp_path: Path) -> Path:
         "gpus:\n  mine: {memory_gib: lots, bf16_tflops: 1, usd_per_hour: 1}\n"
     )
     return tmp_path
-
-
-def snapshot(folder: Path) -> dict[str, tuple[int, bytes | None]]:
-    """Every path under `folder` with its mode and, for a readable file, its bytes."""
-    found = {}
-    for path in sorted(folder.rglob("*")):
-        mode = path.lstat().st_mode
-        readable = stat.S_ISREG(mode) and mode & 0o444
-        found[str(path.relative_to(folder))] = (mode, path.read_bytes() if readable else None)
-    return found
 
 
 # name: (command line, exit code, what the message names); "{d}" is the folder of inputs. A fourth item,
@@ -139,10 +128,32 @@ CASES: dict[str, tuple] = {
     "data split: a folder as input": (
         ["data", "split", "{d}/folder", "--train", "{d}/t.jsonl", "--validation", "{d}/v.jsonl"], 2, ["{d}/folder"],
     ),
-    # export (eval's cases come with its own changes)
+    # export and eval (eval's cases that need vLLM running: tests/vllm_plugin/test_eval_bad_inputs.py)
     "export: a missing folder": (["export", "{d}/missing"], 2, ["{d}/missing", "does not exist"]),
     "export: a file for the folder": (["export", "{d}/notes.txt"], 2, ["{d}/notes.txt", "is a file"]),
     "export: a folder with no adapter": (["export", "{d}/adapter"], 1, ["{d}/adapter: no adapter_config.json"]),
+    "eval: a missing --data file": (
+        ["eval", "--model", "m", "--data", "{d}/missing.jsonl"], 2, ["--data", "{d}/missing.jsonl"],
+    ),
+    "eval: a folder for --data": (["eval", "--model", "m", "--data", "{d}/folder"], 2, ["{d}/folder"]),
+    "eval: a missing --adapter folder": (
+        ["eval", "--model", "m", "--data", "{d}/train.jsonl", "--adapter", "{d}/missing"], 2,
+        ["--adapter", "{d}/missing"],
+    ),
+    "eval: a file for --adapter": (
+        ["eval", "--model", "m", "--data", "{d}/train.jsonl", "--adapter", "{d}/notes.txt"], 2,
+        ["{d}/notes.txt", "is a file"],
+    ),
+    "eval: a file for -o": (
+        ["eval", "--model", "m", "--data", "{d}/train.jsonl", "-o", "{d}/notes.txt"], 2, ["{d}/notes.txt", "is a file"],
+    ),
+    "eval: a missing --labels file": (
+        ["eval", "--model", "m", "--data", "{d}/train.jsonl", "--labels", "{d}/labels.txt"], 2, ["{d}/labels.txt"],
+    ),
+    "eval: without vllm": (
+        ["eval", "--model", "m", "--data", "{d}/train.jsonl", "-o", "{d}/eval"], 2,
+        ["vLLM", "pip install 'mft-recipes[vllm]'"], "vllm",
+    ),
     # platform
     "platform: no API key": (
         ["platform", "list"], 2, ["MISTRAL_API_KEY", "--api-key-file"], {"MISTRAL_API_KEY": None},
