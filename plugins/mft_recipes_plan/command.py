@@ -68,6 +68,7 @@ class TokenCount(click.ParamType):
 )
 @click.option(
     "--platform-price-per-mtoken",
+    "platform_usd_per_mtoken",
     type=click.FloatRange(min=0),
     help="La Plateforme training price in USD per million tokens (none is published).",
 )
@@ -80,7 +81,10 @@ class TokenCount(click.ParamType):
     help="Serving: prompt + completion tokens per request.",
 )
 @click.option(
-    "--api-price-per-mtoken", type=click.FloatRange(min=0), help="Serving: API price, USD per M tokens."
+    "--api-price-per-mtoken",
+    "api_usd_per_mtoken",
+    type=click.FloatRange(min=0),
+    help="Serving: API price, USD per M tokens.",
 )
 @click.option("--serve-gpu", help="Serving: GPU for vLLM (default: the plan's GPU).")
 @click.option(
@@ -99,21 +103,11 @@ class TokenCount(click.ParamType):
 def plan_command(
     recipe_name: str,
     overrides: tuple[str, ...],
-    gpu: str | None,
-    gpus: int | None,
-    tokens: int | None,
     data_files: tuple[str, ...],
-    mfu: float | None,
-    gpu_table: str | None,
-    platform_price_per_mtoken: float | None,
-    requests_per_month: int | None,
-    tokens_per_request: int,
-    api_price_per_mtoken: float | None,
-    serve_gpu: str | None,
-    serve_tokens_per_second: float | None,
     as_json: bool,
     check: bool,
     plot: str | None,
+    **options: Any,
 ) -> None:
     """Plan RECIPE before renting hardware: parameters, memory per GPU, whether it fits, time, cost.
 
@@ -129,42 +123,28 @@ def plan_command(
     from mft_recipes.render import RenderError
     from mft_recipes_plan.gpus import GpuTableError, InvalidGpuTable, load_gpu_table
 
-    if gpu == "list":
+    if options["gpu"] == "list":
         try:
-            table = load_gpu_table(gpu_table)
+            table = load_gpu_table(options["gpu_table"])
         except GpuTableError as error:
             fail(str(error), EXIT_INVALID if isinstance(error, InvalidGpuTable) else EXIT_USAGE)
         _print_gpu_table(table, as_json)
         return
     recipe = recipe_or_fail(recipe_name)
     plot_format = _plot_format(plot) if plot else None
-    if tokens is not None and data_files:
+    if options["tokens"] is not None and data_files:
         fail("give --tokens N or --data FILE, not both")
-    if (requests_per_month is None) != (api_price_per_mtoken is None):
-        fail("serving cost needs both --requests-per-month and --api-price-per-mtoken")
+    # The serving options make the serving question; the rest are named after the PlanOptions they fill.
+    serving = _serving_question(options)
     try:
         parsed = parse_overrides(overrides)
         rendered = render_for_plan(recipe, parsed, registry())
     except (ParameterError, RenderError) as error:
         fail(str(error))
     if data_files:
-        tokens = _count_data_tokens(list(data_files), recipe.name, parsed)
-    serving = None
-    if requests_per_month is not None and api_price_per_mtoken is not None:
-        serving = ServingQuestion(
-            requests_per_month, tokens_per_request, api_price_per_mtoken, serve_gpu, serve_tokens_per_second
-        )
-    options = PlanOptions(
-        gpu=gpu,
-        gpus=gpus,
-        tokens=tokens,
-        mfu=mfu,
-        gpu_table=gpu_table,
-        platform_usd_per_mtoken=platform_price_per_mtoken,
-        serving=serving,
-    )
+        options["tokens"] = _count_data_tokens(list(data_files), recipe.name, parsed)
     try:
-        plan = plan_rendered(rendered, options, registry())
+        plan = plan_rendered(rendered, PlanOptions(**options, serving=serving), registry())
     except InvalidGpuTable as error:
         fail(str(error), EXIT_INVALID)
     except (PlanError, GpuTableError, ValueError) as error:
@@ -177,6 +157,20 @@ def plan_command(
         _print_plan(plan)
     if check and (shortfall := plan.shortfall()):
         fail(f"{recipe.name} does not fit: {shortfall}", EXIT_INVALID)
+
+
+def _serving_question(options: dict[str, Any]) -> ServingQuestion | None:
+    """The serving options, taken out of `options`: the question when the load and the API price are
+    both given, None when neither is; one without the other is a usage error."""
+    from mft_recipes.cli import fail
+
+    load, price = options.pop("requests_per_month"), options.pop("api_usd_per_mtoken")
+    per_request, gpu, speed = (
+        options.pop(name) for name in ("tokens_per_request", "serve_gpu", "serve_tokens_per_second")
+    )
+    if (load is None) != (price is None):
+        fail("serving cost needs both --requests-per-month and --api-price-per-mtoken")
+    return None if load is None else ServingQuestion(load, per_request, price, gpu, speed)
 
 
 def _count_data_tokens(paths: list[str], recipe: str, overrides: dict[str, Any]) -> int:

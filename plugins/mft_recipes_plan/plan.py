@@ -61,6 +61,10 @@ class CpuRun:
 
 @dataclass(frozen=True)
 class PlanOptions:
+    """What a plan is asked beyond the rendered recipe (the options of `plan`): the GPU and their number
+    (default: the recipe's), the tokens of one pass over the data, the utilisation, a GPU table, La
+    Plateforme's price, and the serving question."""
+
     gpu: str | None = None
     gpus: int | None = None
     tokens: int | None = None
