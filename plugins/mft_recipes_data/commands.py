@@ -62,7 +62,7 @@ def data() -> None:
     type=click.IntRange(min=0),
     default=1000,
     show_default=True,
-    help="Problems listed per file; the rest are counted.",
+    help="Problems listed per file (the first N by line, in text and --json); the rest are counted.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (schemas/data-check.schema.json).")
 def check(
@@ -84,7 +84,7 @@ def check(
     Exit 1 when any example is invalid (warnings do not fail), 2 on a usage error.
     """
     from mft_recipes.recipes import ParameterError, parse_overrides
-    from mft_recipes_data.check import CheckError, check_files
+    from mft_recipes_data.check import CheckError, CheckOptions, check_files
     from mft_recipes_data.report import print_report
 
     if overrides and recipe is None:
@@ -98,8 +98,7 @@ def check(
     _writable(**{"--write-clean": write_clean})
     try:
         with _ProgressBar(paths, enabled=not as_json) as progress:
-            report = check_files(
-                paths,
+            options = CheckOptions(
                 model=model,
                 recipe=recipe,
                 overrides=parsed,
@@ -109,9 +108,9 @@ def check(
                 platform=platform,
                 write_clean=write_clean,
                 jobs=jobs,
-                progress=progress,
                 max_problems=max_problems,
             )
+            report = check_files(paths, options, progress=progress)
     except CheckError as error:
         fail(str(error))
     except OSError as error:

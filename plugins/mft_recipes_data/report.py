@@ -19,9 +19,10 @@ def print_report(report: CheckReport) -> None:
                 err=True,
             )
         if file_report.problems_omitted:
+            total = sum(file_report.problem_counts.values())
             click.echo(
                 f"{file_report.file}: {plural(file_report.problems_omitted, 'more problem')} not listed "
-                "(--max-problems N, or --json)",
+                f"(counted by code below; --max-problems {total} lists them all)",
                 err=True,
             )
     for file_report in report.files:

@@ -50,6 +50,10 @@ CODES: dict[str, tuple[str, str]] = {
     "E_LABEL_VALUE": ("error", "a label that is not a non-empty string or a list of them"),
     "E_TOKENIZER": ("error", "the model's tokenizer cannot encode the example"),
     "E_EMPTY_FILE": ("error", "a file without a single example"),
+    "E_NOTHING_TRAINS": (
+        "error",
+        "a training file none of whose valid examples would train (over sequence_len, every answer at weight 0)",
+    ),
     "E_JSON_ARRAY": ("error", "the file is one JSON array, not JSON Lines (one example per line)"),
     "E_OTHER_FORMAT": ("error", "ShareGPT or Alpaca records: `data convert --from` turns them into chat"),
     "E_GZIP": ("error", "a gzip file whose stream is damaged or truncated"),

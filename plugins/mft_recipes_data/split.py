@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from mft_recipes.cli import plural
-from mft_recipes_data.check import SIZE_LIMITS, CheckReport, check_files
+from mft_recipes_data.check import SIZE_LIMITS, CheckOptions, CheckReport, check_files
 from mft_recipes_data.files import UsageError, clash, open_data
 
 
@@ -78,7 +78,7 @@ def split_file(
     if count is None and (fraction is None or not 0 < fraction < 1):
         raise UsageError(f"the validation fraction must be between 0 and 1, got {fraction}")
     byte_limit = max_validation_bytes or (SIZE_LIMITS["validation"] if platform else None)
-    _refuse_invalid(check_files([source], fmt=fmt, jobs=jobs, max_problems=100), fmt)
+    _refuse_invalid(check_files([source], CheckOptions(fmt=fmt, jobs=jobs, max_problems=100)), fmt)
 
     strata = _read_strata(source, stratify)
     sizes = strata.sizes

@@ -89,6 +89,28 @@ def axolotl_fate(settings: TrainingSettings, tokens: int, trained_from: int) -> 
     return fate
 
 
+def trains(settings: TrainingSettings | None, tokens: int, trained_from: int) -> bool:
+    """Whether an example puts at least one token into the loss: axolotl keeps it (`axolotl_fate`) and
+    its first trained token is within what is kept. Without a recipe: whether any token is trained."""
+    if settings is None:
+        return trained_from > 0
+    if axolotl_fate(settings, tokens, trained_from) not in (KEPT, TRUNCATED):
+        return False
+    limit = settings.sequence_len
+    return trained_from > 0 and (limit is None or trained_from < limit)
+
+
+def kept_tokens(settings: TrainingSettings, examples: list[tuple[int, int]]) -> list[int]:
+    """The tokens of each example axolotl keeps (`axolotl_fate`), as it keeps them (cut to
+    sequence_len), before val_set_size is held out. `examples` are (tokens, first trained token) pairs."""
+    limit = settings.sequence_len
+    return [
+        tokens if limit is None else min(tokens, limit)
+        for tokens, trained_from in examples
+        if axolotl_fate(settings, tokens, trained_from) in (KEPT, TRUNCATED)
+    ]
+
+
 def estimate_epoch(settings: TrainingSettings, examples: list[tuple[int, int]]) -> EpochEstimate:
     """Examples over sequence_len, examples axolotl drops for training nothing, and the training examples,
     tokens and optimizer steps of one epoch. `examples` are (tokens, first trained token) pairs.
@@ -103,9 +125,10 @@ def estimate_epoch(settings: TrainingSettings, examples: list[tuple[int, int]]) 
     if limit is None:
         return EpochEstimate(0, 0, None, None, None, None)
     over = sum(1 for tokens, _ in examples if tokens > limit)
-    fates = [(axolotl_fate(settings, tokens, trained_from), tokens) for tokens, trained_from in examples]
-    kept = [min(tokens, limit) for fate, tokens in fates if fate in (KEPT, TRUNCATED)]
-    untrained = sum(1 for fate, _ in fates if fate == UNTRAINED)
+    untrained = sum(
+        1 for tokens, trained_from in examples if axolotl_fate(settings, tokens, trained_from) == UNTRAINED
+    )
+    kept = kept_tokens(settings, examples)
     held_out = settings.val_set_size if settings.val_set_size >= 1 else len(kept) * settings.val_set_size
     train_fraction = 1 - held_out / len(kept) if kept else 0.0
     examples_per_epoch = round(len(kept) * train_fraction)

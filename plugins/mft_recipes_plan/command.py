@@ -180,11 +180,12 @@ def plan_command(
 
 
 def _count_data_tokens(paths: list[str], recipe: str, overrides: dict[str, Any]) -> int:
-    """Exact token count of the training files, by the data checker (mistral-common tokenizers)."""
+    """The tokens the recipe trains on in the training files, by the data checker (mistral-common's
+    tokenizers) with its per-example verdict: the examples axolotl keeps, as it keeps them."""
     from mft_recipes.cli import EXIT_INVALID, fail, plural
 
     try:
-        from mft_recipes_data.check import CheckError, check_files
+        from mft_recipes_data.check import CheckError, CheckOptions, check_files
     except ImportError as error:
         fail(
             f"--data needs the data checker (mft_recipes_data.check), which failed to import: {error}; "
@@ -192,18 +193,30 @@ def _count_data_tokens(paths: list[str], recipe: str, overrides: dict[str, Any])
         )
         raise AssertionError from error  # fail() exits
     try:
-        report = check_files(paths, recipe=recipe, overrides=overrides)
+        report = check_files(paths, CheckOptions(recipe=recipe, overrides=overrides))
     except CheckError as error:  # what data check itself calls a usage error: no mistral-common, ...
         fail(f"--data: {error}")
     except ValueError as error:
         fail(f"--data: {error}", EXIT_INVALID)
+    see = f"see `mft-recipes data check {' '.join(paths)} --recipe {recipe}`"
+    nothing = [str(problem) for problem in report.problems if problem.code == "E_NOTHING_TRAINS"]
+    if nothing:
+        fail(f"--data: {'; '.join(nothing)} ({see})", EXIT_INVALID)
     if not report.valid:
         click.echo(
-            f"mft-recipes: warning: {plural(len(report.problems), 'problem')} in the data (see `mft-recipes data "
-            f"check {' '.join(paths)}`); planning with the {report.valid_examples:,} valid examples",
+            f"mft-recipes: warning: {plural(len(report.problems), 'problem')} in the data ({see}); "
+            f"planning with the {report.valid_examples:,} valid examples",
             err=True,
         )
-    return int(report.total_tokens)
+    epoch = report.epoch
+    if epoch is not None and report.trained_tokens < report.total_tokens:
+        click.echo(
+            f"mft-recipes: warning: planning with the {report.trained_tokens:,} tokens axolotl trains on, not "
+            f"the {report.total_tokens:,} of the valid examples: {epoch.over_sequence_len:,} over "
+            f"sequence_len, {epoch.without_trained_tokens:,} left with no trained token ({see})",
+            err=True,
+        )
+    return int(report.trained_tokens)
 
 
 def _gib(value: float | None) -> str:

@@ -175,18 +175,17 @@ def check_data(
 ) -> None:
     """The data checker (plugin mft_recipes_data) with the recipe's tokenizer, format (chat or classifier)
     and La Plateforme's size limits; any error refuses the submit before anything is uploaded."""
-    from mft_recipes_data.check import CheckError, check_files
+    from mft_recipes_data.check import CheckError, CheckOptions, check_files
 
     files = submission.files
+    options = CheckOptions(
+        recipe=submission.recipe.name,
+        overrides=with_file_ids(submission.overrides, ids),
+        roles={str(f.path): f.role for f in files},
+        platform=True,
+    )
     try:
-        report = check_files(
-            [f.path for f in files],
-            recipe=submission.recipe.name,
-            overrides=with_file_ids(submission.overrides, ids),
-            roles={str(f.path): f.role for f in files},
-            platform=True,
-            registry=registry,
-        )
+        report = check_files([f.path for f in files], options, registry=registry)
     except CheckError as error:
         raise SubmitError(f"the data check could not run: {error}", code=2) from None
     for file_report in report.files:

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import jsonschema
-from mft_recipes_data.check import check_files
+from mft_recipes_data.check import CheckOptions, check_files
 from mft_recipes_data.split import split_file
 
 from mft_recipes.schemas import load_schema
@@ -102,7 +102,7 @@ def test_a_category_path_becomes_three_classifier_targets(tmp_path: Path) -> Non
     ]
     assert "row 3: left out: column 'category' has 'Home > Appliances'; expected 3" in result.stderr
     assert "wrote 3 of 4 rows" in result.stdout
-    report = check_files([output], fmt="classifier")
+    report = check_files([output], CheckOptions(fmt="classifier"))
     assert report.valid and report.files[0].labels["level1"] == {"Electronics": 1, "Home": 1, "Books": 1}
 
 
@@ -211,7 +211,7 @@ def test_split_for_the_platform_keeps_validation_under_1_mb(
     assert result.validation_bytes > 1_000_000 - 1000  # as many as fit
     counts = Counter(example["labels"]["kind"] for example in read_jsonl(validation))
     assert abs(counts["a"] - 3 * counts["b"]) <= 3
-    check = check_files([validation], fmt="classifier", role="validation", platform=True)
+    check = check_files([validation], CheckOptions(fmt="classifier", role="validation", platform=True))
     assert check.valid
 
 

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
-from mft_recipes_data.check import FILE_VERDICTS, check_files
+from mft_recipes_data.check import FILE_VERDICTS, CheckOptions, check_files
 from mft_recipes_data.files import BOM
 
 from .conftest import data_cli
@@ -107,7 +107,7 @@ def mostly_valid_conversations(draw: st.DrawFn) -> dict[str, Any]:
 def check_lines(tmp_path: Path, data: bytes, fmt: str = "chat", model: str = "v3") -> Any:
     path = tmp_path / "data.jsonl"
     path.write_bytes(data)
-    report = check_files([path], fmt=fmt, model=model, jobs=1, chunk_bytes=256)
+    report = check_files([path], CheckOptions(fmt=fmt, model=model, jobs=1, chunk_bytes=256))
     json.dumps(report.as_json())
     verdicts = report.files[0].problem_counts.keys() & FILE_VERDICTS
     if verdicts:  # a JSON array, ShareGPT or Alpaca records, or a gzip stream that breaks: said once
@@ -276,5 +276,5 @@ def test_convert_and_split_never_crash_overwrite_or_write_what_the_check_refuses
         assert sorted(folder.iterdir()) == [source]
         return
     assert sorted(folder.iterdir()) == sorted([source, *outputs])
-    report = check_files(outputs, fmt=fmt, jobs=1)
+    report = check_files(outputs, CheckOptions(fmt=fmt, jobs=1))
     assert report.valid, [str(problem) for problem in report.problems]

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from mft_recipes_data.check import check_files
+from mft_recipes_data.check import CheckOptions, check_files
 from mft_recipes_data.tokens import PLATFORM_MODELS, UnknownModelError, choose_tokenizer
 
 from mft_recipes.architectures import Architecture
@@ -82,7 +82,7 @@ TOOL_CONVERSATIONS = [
 @pytest.mark.parametrize("version", ["v1", "v3", "tekken"])
 def test_counts_equal_encode_chat_completion(version: str, jsonl: Callable[..., Path]) -> None:
     conversations = CONVERSATIONS + (TOOL_CONVERSATIONS if version != "v1" else [])
-    report = check_files([jsonl(*conversations)], model=version, jobs=1)
+    report = check_files([jsonl(*conversations)], CheckOptions(model=version, jobs=1))
     assert report.valid, [str(problem) for problem in report.problems]
     expected = [reference_count(version, example) for example in conversations]
     assert report.token_counts() == expected
@@ -99,7 +99,7 @@ def test_counts_equal_encode_chat_completion_for_any_text(
     version: str, system: str | None, turns: list[str], jsonl: Callable[..., Path]
 ) -> None:
     example = chat(*turns, *([] if len(turns) % 2 == 0 else ["the end"]), system=system)
-    report = check_files([jsonl(example)], model=version, jobs=1)
+    report = check_files([jsonl(example)], CheckOptions(model=version, jobs=1))
     assert report.token_counts() == [reference_count(version, example)]
 
 
@@ -107,8 +107,8 @@ def test_the_parallel_check_counts_the_same(jsonl: Callable[..., Path]) -> None:
     """Workers in other processes count exactly what one process counts, in the same order."""
     examples = [chat(f"question {number}", "answer " * (number % 7 + 1)) for number in range(300)]
     path = jsonl(*examples)
-    serial = check_files([path], model="v3", jobs=1, chunk_bytes=2048)
-    parallel = check_files([path], model="v3", jobs=2, chunk_bytes=2048)
+    serial = check_files([path], CheckOptions(model="v3", jobs=1, chunk_bytes=2048))
+    parallel = check_files([path], CheckOptions(model="v3", jobs=2, chunk_bytes=2048))
     assert parallel.as_json() == serial.as_json()
     assert parallel.token_counts() == [reference_count("v3", example) for example in examples]
 
@@ -148,6 +148,6 @@ def test_an_unknown_model_is_refused_with_the_choices() -> None:
 
 def test_a_recipe_chooses_the_tokenizer_of_its_model(jsonl: Callable[..., Path]) -> None:
     example = chat("Hello", "Hi there")
-    report = check_files([jsonl(example)], recipe="mixtral-moe", jobs=1)
+    report = check_files([jsonl(example)], CheckOptions(recipe="mixtral-moe", jobs=1))
     assert (report.tokenizer.version, report.tokenizer.model) == ("v1", "Mixtral-8x7B-v0.1")
     assert report.token_counts() == [reference_count("v1", example)]

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from mft_recipes_data.check import check_files
+from mft_recipes_data.check import CheckOptions, check_files
 from mft_recipes_data.training import KEPT, TRUNCATED, axolotl_fate
 
 from mft_recipes.host import get_registry
@@ -166,7 +166,9 @@ def test_axolotl_prepares_mistral_format_token_for_token(name: str, prepared: di
             label in (-100, token) for label, token in zip(row["labels"], row["input_ids"], strict=True)
         )
 
-    report = check_files([run.data], recipe=name, overrides={**OVERRIDES, "base_model": str(run.base)})
+    report = check_files(
+        [run.data], CheckOptions(recipe=name, overrides={**OVERRIDES, "base_model": str(run.base)})
+    )
     assert report.valid, [str(problem) for problem in report.problems]
     assert report.training is not None
     counts, trained_from = report.files[0].token_counts, report.files[0].trained_from
