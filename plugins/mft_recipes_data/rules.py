@@ -63,7 +63,10 @@ CODES: dict[str, tuple[str, str]] = {
         "over La Plateforme's size limit (a warning unless checking for La Plateforme)",
     ),
     "W_BLANK_LINE": ("warning", "a blank line (skipped by --write-clean)"),
-    "W_UNKNOWN_KEY": ("warning", "a key the format does not define (trainers ignore it)"),
+    "W_UNKNOWN_KEY": (
+        "warning",
+        "a key the format does not define: the trainers drop it (it is not counted)",
+    ),
     "W_NO_TRAINED_TURN": ("warning", "every assistant message has weight 0: the example trains nothing"),
     "W_DUPLICATE": ("warning", "the same line as an earlier example (an exact duplicate)"),
     "W_TOO_LONG": ("warning", "longer than the recipe's sequence_len (dropped or truncated by the trainer)"),
@@ -428,7 +431,9 @@ def _tool_names(example: dict[str, Any]) -> tuple[set[str], list[Finding]]:
 def _unknown_keys(mapping: dict[str, Any], known: frozenset[str], path: KeyPath) -> list[Finding]:
     return [
         Finding(
-            "W_UNKNOWN_KEY", (*path, str(key)), f"unknown key {key!r:.40} (known: {', '.join(sorted(known))})"
+            "W_UNKNOWN_KEY",
+            (*path, str(key)),
+            f"unknown key {key!r:.40}, which the trainers drop (known: {', '.join(sorted(known))})",
         )
         for key in mapping
         if key not in known

@@ -19,7 +19,7 @@ from mft_recipes.host import get_registry
 from tests.conversations import reference_tokens
 
 from .conftest import chat
-from .test_rules import TOOLS, USER, calling
+from .test_rules import CALL, RESULT, TOOLS, USER, calling
 
 pytest.importorskip("mistral_common")
 
@@ -151,3 +151,58 @@ def test_a_recipe_chooses_the_tokenizer_of_its_model(jsonl: Callable[..., Path])
     report = check_files([jsonl(example)], CheckOptions(recipe="mixtral-moe", jobs=1))
     assert (report.tokenizer.version, report.tokenizer.model) == ("v1", "Mixtral-8x7B-v0.1")
     assert report.token_counts() == [reference_count("v1", example)]
+
+
+# Keys the trainers do not read, on every role and at the top, and the same conversation without them.
+WITH_KEYS_NOT_READ: dict[str, Any] = {
+    "id": 7,
+    "tools": TOOLS,
+    "messages": [
+        {"role": "system", "content": "Use the tools.", "tool_calls": []},
+        {"role": "user", "content": "Weather in Paris?", "name": "ann"},
+        {"role": "assistant", "tool_calls": [CALL], "tool_call_id": "a1B2c3D4e"},
+        {**RESULT, "id": "x"},
+        {"role": "assistant", "content": "Sunny.", "source": "human"},
+    ],
+}
+WITHOUT_THEM = {
+    "tools": TOOLS,
+    "messages": [
+        {"role": "system", "content": "Use the tools."},
+        {"role": "user", "content": "Weather in Paris?"},
+        {"role": "assistant", "tool_calls": [CALL]},
+        RESULT,
+        {"role": "assistant", "content": "Sunny."},
+    ],
+}
+
+
+def test_keys_the_trainers_do_not_read_are_warned_about_and_not_counted(jsonl: Callable[..., Path]) -> None:
+    """mistral-common's message models refuse a key they do not define (pydantic's extra_forbidden), but
+    no trainer hands one over: La Plateforme's published reader (mistral-finetune, finetune/data/tokenize.py,
+    `build_instruct_sample`) builds each message from the keys of its role and ignores the rest, and so
+    does the recipes' axolotl dataset type (run here as axolotl's dataset wrapper calls it; the truth
+    tier's check 6 runs it in `axolotl preprocess`). So the example trains, without those keys: a warning
+    for each, and the count of the conversation without them."""
+    from mft_recipes_axolotl.mistral_chat import MistralChatStrategy
+    from mistral_common.protocol.instruct.messages import SystemMessage
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="extra_forbidden"):
+        SystemMessage.model_validate({"content": "Use the tools.", "tool_calls": []})
+    report = check_files([jsonl(WITH_KEYS_NOT_READ)], CheckOptions(model="v3", jobs=1))
+    assert report.valid
+    assert sorted(problem.path for problem in report.problems if problem.code == "W_UNKNOWN_KEY") == sorted(
+        [
+            ("id",),
+            ("messages", 0, "tool_calls"),
+            ("messages", 1, "name"),
+            ("messages", 2, "tool_call_id"),
+            ("messages", 3, "id"),
+            ("messages", 4, "source"),
+        ]
+    )
+    expected = reference_tokens("v3", WITHOUT_THEM)
+    assert report.token_counts() == [len(expected)]
+    batch: dict[str, list[Any]] = {"messages": [WITH_KEYS_NOT_READ["messages"]], "tools": [TOOLS]}
+    assert MistralChatStrategy("v3").tokenize_prompt(batch)["input_ids"] == [expected]

@@ -7,7 +7,8 @@ on a tiny model of the recipe's architecture with Mistral's real tokenizer of th
 v3) and no chat template, as published base models have none. One JSONL per recipe holds every case at
 once (one axolotl start per recipe): system prompts, multi-turn conversations, answers with weight 0,
 tool calls and results (v3; v1 has no tool tokens and `data check` refuses them), unicode, runs of
-spaces, literal control strings, one conversation longer than sequence_len and one that trains nothing.
+spaces, literal control strings, one conversation longer than sequence_len, one that trains nothing, and
+one with keys no trainer reads (which `data check` warns about and does not count).
 Then, row by row of the prepared dataset axolotl saved:
 
 - the tokens equal mistral-common's `encode_chat_completion` of the conversation (finetuning mode);
@@ -64,7 +65,16 @@ def cases(version: str) -> list[dict[str, Any]]:
             {"role": "assistant", "content": "Nothing useful.", "weight": 0},
         ]
     }
-    return [*conversations(version), long, nothing]
+    # Keys no trainer reads (mistral-common's message models would refuse them): dropped, not refused.
+    keys_not_read = {
+        "id": 7,
+        "messages": [
+            {"role": "system", "content": "Keys no trainer reads.", "tool_calls": []},
+            {"role": "user", "content": "Are they kept?", "name": "ann"},
+            {"role": "assistant", "content": "No, they are dropped.", "source": "human"},
+        ],
+    }
+    return [*conversations(version), long, nothing, keys_not_read]
 
 
 @dataclass
