@@ -226,6 +226,51 @@ def test_deepspeed_batch_values_that_disagree_with_the_config() -> None:
     }
 
 
+# DeepSpeed's own rule (deepspeed/runtime/config.py, _batch_assertion): train_batch_size = micro batch ×
+# gradient_accumulation_steps × GPUs. 2 × 4 × 2 GPUs = 16; the truth tier asks DeepSpeed itself.
+DEEPSPEED_FILE = {
+    "zero_optimization": {"stage": 2},
+    "train_micro_batch_size_per_gpu": 2,
+    "gradient_accumulation_steps": 4,
+    "train_batch_size": 16,
+}
+
+
+def test_a_deepspeed_file_gets_the_batch_check_of_a_section_in_a_config(tmp_path: Path) -> None:
+    from tests.refusals import mft
+
+    path = tmp_path / "ds.json"
+    path.write_text(json.dumps(DEEPSPEED_FILE, indent=2))
+    assert mft("validate", "--gpus", "2", str(path)).exit_code == 0
+    refused = mft("validate", "--gpus", "4", str(path))
+    assert refused.exit_code == 1, refused.output
+    assert (
+        f"{path}:7: error: train_batch_size: DeepSpeed's train_batch_size 16 is not "
+        "train_micro_batch_size_per_gpu × gradient_accumulation_steps (2 × 4) × 4 GPUs = 32" in refused.stderr
+    )
+    assert "[batch-mismatch]" in refused.stderr
+    path.write_text(json.dumps({**DEEPSPEED_FILE, "train_batch_size": 20}))
+    assert "for any whole number of GPUs" in mft("validate", str(path)).stderr
+    path.write_text(
+        json.dumps({**DEEPSPEED_FILE, "gradient_accumulation_steps": 128, "train_batch_size": "auto"})
+    )
+    assert (
+        "warning: gradient_accumulation_steps: micro batch 2 × gradient_accumulation_steps 128 × 8 GPUs"
+        in (mft("validate", "--gpus", "8", str(path)).stderr)
+    )
+    section = {key: value for key, value in DEEPSPEED_FILE.items() if key != "train_micro_batch_size_per_gpu"}
+    config = base_config(
+        adapter="lora",
+        load_in_4bit=None,
+        quantize_moe_experts=None,
+        micro_batch_size=2,
+        gradient_accumulation_steps=4,
+        deepspeed=section,
+    )
+    assert "batch-mismatch" not in codes(config, gpus=2)
+    assert codes(config, gpus=4)["batch-mismatch"] == "error"
+
+
 def test_a_global_batch_that_makes_no_sense_warns_only_with_the_gpus_counted() -> None:
     config = base_config(micro_batch_size=8, gradient_accumulation_steps=32)
     assert "batch-too-large" not in codes(config, gpus=1)
