@@ -21,9 +21,9 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, Any
 
-from mft_recipes.problems import Problem
+from mft_recipes import Problem
 from mft_recipes_data.chunks import (
     CHUNK_BYTES,
     Chunk,
@@ -47,9 +47,6 @@ from mft_recipes_data.training import (
     estimate_epoch,
     recipe_settings,
 )
-
-if TYPE_CHECKING:
-    from mft_recipes.host import Registry
 
 FORMATS = ("chat", "classifier")
 ROLES = ("train", "validation")
@@ -235,7 +232,6 @@ def check_files(
     chunk_bytes: int = CHUNK_BYTES,
     progress: Progress | None = None,
     max_problems: int = MAX_PROBLEMS,
-    registry: Registry | None = None,
 ) -> CheckReport:
     """Check JSONL training files and count their tokens exactly.
 
@@ -256,7 +252,7 @@ def check_files(
     for path in files:
         if not Path(path).is_file():
             raise CheckError(f"{path}: no such file")
-    training, choice, fmt, platform = _settings(model, recipe, overrides, fmt, platform, registry)
+    training, choice, fmt, platform = _settings(model, recipe, overrides, fmt, platform)
     given_roles = {str(path): value for path, value in (roles or {}).items()}
     file_roles = {path: given_roles.get(path, role) for path in files}
     for path, file_role in file_roles.items():
@@ -335,21 +331,13 @@ def _settings(
     overrides: dict[str, Any] | None,
     fmt: str | None,
     platform: bool | None,
-    registry: Registry | None,
 ) -> tuple[TrainingSettings | None, TokenizerChoice, str, bool]:
     """The recipe's training settings, the tokenizer, the format and whether La Plateforme's limits are
     errors: what the options say, else what the recipe implies."""
-    if registry is None and (
-        recipe is not None or (model is not None and model not in ("v1", "v3", "tekken"))
-    ):
-        from mft_recipes.host import get_registry
-
-        registry = get_registry()
     training = None
     if recipe is not None:
-        assert registry is not None
         try:
-            training, recipe_model = recipe_settings(recipe, overrides or {}, registry)
+            training, recipe_model = recipe_settings(recipe, overrides or {})
         except ValueError as error:
             raise CheckError(str(error)) from error
         model = model or recipe_model
@@ -359,7 +347,7 @@ def _settings(
     if fmt not in FORMATS:
         raise CheckError(f"unknown format {fmt!r}; formats: {', '.join(FORMATS)}")
     try:
-        choice = choose_tokenizer(model, registry)
+        choice = choose_tokenizer(model)
     except ValueError as error:
         raise CheckError(str(error)) from error
     return training, choice, fmt, bool(platform)
@@ -509,6 +497,6 @@ class _Aggregator:
 def _clean_writer(clean: CleanResult | None) -> Any:
     if clean is None:
         return contextlib.nullcontext()
-    from mft_recipes.output import atomic_writer
+    from mft_recipes import atomic_writer
 
     return atomic_writer(clean.output, "wb")
