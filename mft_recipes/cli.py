@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
@@ -20,7 +20,10 @@ from mft_recipes import __version__
 from mft_recipes.host import PluginInfo, Registry, add_plugin_commands, get_registry
 
 if TYPE_CHECKING:
+    from mft_recipes.architectures import Architectures
     from mft_recipes.recipes import Recipe
+    from mft_recipes.render import RenderedDocument
+    from mft_recipes.steps import Metric
 
 EXIT_INVALID = 1  # the input was read and is invalid, or a check failed
 EXIT_USAGE = 2  # the command line asks for something that cannot be done as asked
@@ -28,6 +31,36 @@ EXIT_USAGE = 2  # the command line asks for something that cannot be done as ask
 
 def registry() -> Registry:
     return get_registry()
+
+
+# What this process's plugins registered, for plugins' commands (hooks are given what they need instead).
+
+
+def get_architectures() -> Architectures:
+    """The registered architectures, with `find(base_model)`."""
+    return registry().architecture_view
+
+
+def get_recipes() -> Mapping[str, Recipe]:
+    """The registered recipes by name (a command given a name on its command line: `recipe_or_fail`)."""
+    return registry().recipes
+
+
+def get_metrics() -> Mapping[str, Metric]:
+    """The registered evaluation metrics by name."""
+    return registry().metrics
+
+
+def render_document(
+    recipe: Recipe, overrides: dict[str, Any], *, placeholders: bool = False
+) -> RenderedDocument:
+    """`recipe` rendered with `overrides` by this process's plugins and validated (`render`'s document);
+    with `placeholders`, the required parameters the overrides leave out get placeholders, as `plan`
+    renders before the data exists. Raises ParameterError or RenderError."""
+    from mft_recipes.render import render_for_plan, render_recipe
+
+    render = render_for_plan if placeholders else render_recipe
+    return render(recipe, overrides, registry())
 
 
 class InputFile(click.Path):
@@ -99,8 +132,16 @@ def plugin_failed(plugin: PluginInfo, message: str) -> None:
 def recipe_facts(recipe: Recipe, failed: Callable[[PluginInfo, str], None] = plugin_failed) -> dict[str, str]:
     """What plugins say about a recipe in short (the plan), merged: the first plugin to give a label keeps
     it, as with names. A plugin that raises is passed to `failed` and skipped."""
+    from mft_recipes.render import render_for_plan
+
     facts: dict[str, str] = {}
-    arguments = {"recipe": recipe, "registry": registry()}
+    plugins = registry()
+    arguments = {
+        "recipe": recipe,
+        "target": plugins.targets[recipe.target],
+        "architectures": plugins.architecture_view,
+        "render": lambda overrides: render_for_plan(recipe, overrides, plugins),
+    }
     for _plugin, contribution in registry().call_each("recipe_facts", lambda _: arguments, failed):
         for label, text in (contribution or {}).items():
             facts.setdefault(label, text)
@@ -309,9 +350,8 @@ def render(recipe_name: str, overrides: tuple[str, ...], fmt: str | None, output
             f"the rendered document is invalid ({plural(len(rendered.errors), 'error')}); nothing written",
             EXIT_INVALID,
         )
-    for _plugin, warnings in registry().call_each(
-        "render_warnings", lambda _: {"rendered": rendered}, plugin_failed
-    ):
+    arguments = {"rendered": rendered, "architectures": registry().architecture_view}
+    for _plugin, warnings in registry().call_each("render_warnings", lambda _: arguments, plugin_failed):
         for warning in warnings or ():
             warn(warning)
     text = emit(rendered, fmt)

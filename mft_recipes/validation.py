@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from mft_recipes.architectures import Architectures
 from mft_recipes.documents import LoadedDocument
 from mft_recipes.problems import KeyPath, Problem
 from mft_recipes.schemas import check_against_schema
@@ -16,13 +17,14 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class ValidationContext:
-    """What a validator may need besides the document: its kind, its file, the registry (architectures),
-    the number and model of the GPUs it will run on when known (a recipe's hardware, `validate --gpus`,
-    `--gpu`), and the directory the trainer will be launched from, which relative paths in the document
-    resolve against (`validate --cwd`; None: this process's working directory)."""
+    """What a validator may need besides the document: its kind, the registered architectures (which one
+    a `base_model` names: `context.architectures.find(base_model)`), its file, the number and model of the
+    GPUs it will run on when known (a recipe's hardware, `validate --gpus`, `--gpu`), and the directory
+    the trainer will be launched from, which relative paths in the document resolve against (`validate
+    --cwd`; None: this process's working directory)."""
 
     kind: str
-    registry: Registry
+    architectures: Architectures
     file: str | None = None
     gpus: int | None = None
     gpu: str | None = None
@@ -73,7 +75,7 @@ def validate_document(
     when `deep`), with lines."""
     problems = check_against_schema(document, registry.kinds[kind].schema)
     schema_broken = any(problem.is_error for problem in problems)
-    context = ValidationContext(kind=kind, registry=registry, file=file, gpus=gpus, gpu=gpu, cwd=cwd)
+    context = ValidationContext(kind, registry.architecture_view, file=file, gpus=gpus, gpu=gpu, cwd=cwd)
     for validator in registry.validators:
         if kind in validator.kinds and (deep or not validator.deep):
             found = _run_validator(validator, document, context)

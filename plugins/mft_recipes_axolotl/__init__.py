@@ -9,9 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mft_recipes.documents import DocumentKind
-from mft_recipes.hookspecs import hookimpl
-from mft_recipes.render import Target
+from mft_recipes import DocumentKind, Target, hookimpl
 from mft_recipes_axolotl.deepspeed import SCHEMA as DEEPSPEED_SCHEMA
 from mft_recipes_axolotl.deepspeed import is_deepspeed_config
 

@@ -35,9 +35,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from mft_recipes.architectures import Architecture
-from mft_recipes.problems import Problem
-from mft_recipes.validation import ValidationContext, Validator
+from mft_recipes import Architecture, Problem, ValidationContext, Validator
 from mft_recipes_axolotl.paths import launch_path
 from mft_recipes_axolotl.validators import architecture_of
 

@@ -9,9 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any, TypeGuard
 
-from mft_recipes.architectures import Architecture
-from mft_recipes.problems import Problem
-from mft_recipes.validation import ValidationContext, Validator
+from mft_recipes import Architecture, Problem, ValidationContext, Validator
 from mft_recipes_axolotl.deepspeed import SCHEMA as DEEPSPEED_SCHEMA
 from mft_recipes_axolotl.deepspeed import deepspeed_of, zero_stage
 from mft_recipes_axolotl.generators import ATTENTION_MODULES, DENSE_MLP_MODULES, EXPERT_MODULES
@@ -33,9 +31,7 @@ def architecture_of(document: dict[str, Any], context: ValidationContext) -> Arc
         value = document.get(key)
         if isinstance(value, str) and value:
             local = launch_path(value, context)
-            found = context.registry.find_architecture(
-                str(local) if (local / "config.json").is_file() else value
-            )
+            found = context.architectures.find(str(local) if (local / "config.json").is_file() else value)
             if found is not None:
                 return found
     return None
@@ -222,7 +218,7 @@ def check_zero3_expert_lora_peft(document: dict[str, Any], context: ValidationCo
 def check_deepspeed_section(document: dict[str, Any], context: ValidationContext) -> Iterator[Problem]:
     config = document.get("deepspeed")
     if isinstance(config, dict):
-        from mft_recipes.schemas import check_against_schema
+        from mft_recipes import check_against_schema
 
         for problem in check_against_schema(config, DEEPSPEED_SCHEMA):
             yield Problem(problem.message, ("deepspeed", *problem.path), code=problem.code)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mft_recipes.hookspecs import hookimpl
+from mft_recipes import hookimpl
 
 
 @hookimpl

@@ -21,10 +21,9 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, Any
 
-from mft_recipes.cli import plural
-from mft_recipes.problems import Problem
+from mft_recipes import Problem, plural
 from mft_recipes_data.chunks import (
     CHUNK_BYTES,
     Chunk,
@@ -52,9 +51,6 @@ from mft_recipes_data.training import (
     recipe_settings,
     trains,
 )
-
-if TYPE_CHECKING:
-    from mft_recipes.host import Registry
 
 FORMATS = ("chat", "classifier")
 ROLES = ("train", "validation")
@@ -269,15 +265,10 @@ class CheckOptions:
 
 
 def check_files(
-    paths: Sequence[str | Path],
-    options: CheckOptions | None = None,
-    *,
-    progress: Progress | None = None,
-    registry: Registry | None = None,
+    paths: Sequence[str | Path], options: CheckOptions | None = None, *, progress: Progress | None = None
 ) -> CheckReport:
     """Check JSONL training files and count their tokens exactly, as `options` say (CheckOptions).
-    `progress(bytes_done, bytes_total)` is called as chunks finish; `registry` is the one recipes and
-    models are looked up in (default: the loaded plugins')."""
+    `progress(bytes_done, bytes_total)` is called as chunks finish."""
     options = options or CheckOptions()
     files = [str(path) for path in paths]
     if not files:
@@ -287,7 +278,7 @@ def check_files(
     for path in files:
         if not Path(path).is_file():
             raise CheckError(f"{path}: no such file")
-    training, choice, fmt, platform = _settings(options, registry)
+    training, choice, fmt, platform = _settings(options)
     file_roles = {path: options.roles.get(path, options.role) for path in files}
     for path, file_role in file_roles.items():
         if file_role not in ROLES:
@@ -370,22 +361,15 @@ def other_format(path: str, fmt: str) -> tuple[str, str] | None:
 
 
 def _settings(
-    options: CheckOptions, registry: Registry | None
+    options: CheckOptions,
 ) -> tuple[TrainingSettings | None, TokenizerChoice, str, bool]:
     """The recipe's training settings, the tokenizer, the format and whether La Plateforme's limits are
     errors: what the options say, else what the recipe implies."""
     model, recipe, fmt, platform = options.model, options.recipe, options.fmt, options.platform
-    if registry is None and (
-        recipe is not None or (model is not None and model not in ("v1", "v3", "tekken"))
-    ):
-        from mft_recipes.host import get_registry
-
-        registry = get_registry()
     training = None
     if recipe is not None:
-        assert registry is not None
         try:
-            training, recipe_model = recipe_settings(recipe, dict(options.overrides), registry)
+            training, recipe_model = recipe_settings(recipe, dict(options.overrides))
         except ValueError as error:
             raise CheckError(str(error)) from error
         model = model or recipe_model
@@ -395,7 +379,7 @@ def _settings(
     if fmt not in FORMATS:
         raise CheckError(f"unknown format {fmt!r}; formats: {', '.join(FORMATS)}")
     try:
-        choice = choose_tokenizer(model, registry)
+        choice = choose_tokenizer(model)
     except ValueError as error:
         raise CheckError(str(error)) from error
     return training, choice, fmt, bool(platform)
@@ -575,6 +559,6 @@ class _Aggregator:
 def _clean_writer(clean: CleanResult | None) -> Any:
     if clean is None:
         return contextlib.nullcontext()
-    from mft_recipes.output import atomic_writer
+    from mft_recipes import atomic_writer
 
     return atomic_writer(clean.output, "wb")

@@ -7,8 +7,7 @@ from typing import Any
 
 import click
 
-from mft_recipes import InputFile
-from mft_recipes.cli import EXIT_INVALID, fail, plural, print_json
+from mft_recipes import EXIT_INVALID, InputFile, fail, plural, print_json
 
 # Files smaller than this are checked before a progress bar would be worth drawing.
 PROGRESS_MIN_BYTES = 16 << 20
@@ -83,7 +82,7 @@ def check(
 
     Exit 1 when any example is invalid (warnings do not fail), 2 on a usage error.
     """
-    from mft_recipes.recipes import ParameterError, parse_overrides
+    from mft_recipes import ParameterError, parse_overrides
     from mft_recipes_data.check import CheckError, CheckOptions, check_files
     from mft_recipes_data.report import print_report
 
@@ -200,7 +199,7 @@ def _delimiter(ctx: click.Context, param: click.Parameter, value: str | None) ->
 
 def _writable(**outputs: str | None) -> None:
     """Refuse (exit 2) an output that cannot be written, before any work is done."""
-    from mft_recipes.output import why_unwritable
+    from mft_recipes import why_unwritable
 
     for option, path in outputs.items():
         reason = why_unwritable(path) if path is not None else None

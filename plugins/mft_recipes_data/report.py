@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import click
 
-from mft_recipes.cli import plural
-from mft_recipes.problems import format_path
+from mft_recipes import format_path, plural
 from mft_recipes_data.check import CheckReport, FileReport, token_stats
 
 

@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from mft_recipes.problems import KeyPath
+from mft_recipes import KeyPath
 
 # code → (severity, what it means). Codes are stable: scripts and the JSON output rely on them.
 CODES: dict[str, tuple[str, str]] = {

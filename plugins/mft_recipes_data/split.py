@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mft_recipes.cli import plural
+from mft_recipes import plural
 from mft_recipes_data.check import SIZE_LIMITS, CheckOptions, CheckReport, check_files
 from mft_recipes_data.files import UsageError, clash, open_data
 
@@ -69,7 +69,7 @@ def split_file(
     `platform` caps the validation file at La Plateforme's 1 MB (or `max_validation_bytes`). The input
     must pass `data check` as `fmt` examples (checked with `jobs` workers).
     """
-    from mft_recipes.output import atomic_writer
+    from mft_recipes import atomic_writer
 
     source = Path(source)
     refused = clash([source], {"--train": train, "--validation": validation})

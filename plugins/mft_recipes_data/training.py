@@ -8,10 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from mft_recipes.host import Registry
+from typing import Any
 
 
 class RecipeSettingsError(ValueError):
@@ -145,24 +142,19 @@ def estimate_epoch(settings: TrainingSettings, examples: list[tuple[int, int]]) 
     return EpochEstimate(over, untrained, examples_per_epoch, tokens, steps, total)
 
 
-def recipe_settings(
-    name: str, overrides: dict[str, Any], registry: Registry
-) -> tuple[TrainingSettings, str | None]:
+def recipe_settings(name: str, overrides: dict[str, Any]) -> tuple[TrainingSettings, str | None]:
     """The training settings of recipe `name` rendered with `overrides`, and the model name the data's
     tokenizer follows (a La Plateforme model in the document, else the recipe's architecture).
 
     Required parameters the overrides leave out (the dataset path, label names) cannot change these
     settings: they get the placeholders `plan` renders with."""
-    from mft_recipes_plan.rendering import render_for_plan
+    from mft_recipes import ParameterError, RenderError, get_recipes, render_document
 
-    from mft_recipes.recipes import ParameterError
-    from mft_recipes.render import RenderError
-
-    recipe = registry.recipes.get(name)
+    recipe = get_recipes().get(name)
     if recipe is None:
-        raise RecipeSettingsError(f"no recipe {name!r}; recipes: {', '.join(sorted(registry.recipes))}")
+        raise RecipeSettingsError(f"no recipe {name!r}; recipes: {', '.join(sorted(get_recipes()))}")
     try:
-        rendered = render_for_plan(recipe, overrides, registry)
+        rendered = render_document(recipe, overrides, placeholders=True)
     except (ParameterError, RenderError) as error:
         raise RecipeSettingsError(f"recipe {name!r} does not render: {error}") from error
     document = rendered.document

@@ -10,7 +10,6 @@ import click
 
 from mft_recipes import InputFile
 from mft_recipes_plan.plan import Plan, PlanError, PlanOptions, ServingQuestion, plan_rendered
-from mft_recipes_plan.rendering import render_for_plan
 
 # The suffixes a token count may carry: thousand, million, billion.
 TOKEN_SCALES = {"k": 10**3, "K": 10**3, "M": 10**6, "B": 10**9}
@@ -124,9 +123,18 @@ def plan_command(
     mft-recipes plan mistral-7b-lora sequence_len=4096 --data train.jsonl --json
     mft-recipes plan mistral-7b-qlora --requests-per-month 500000 --api-price-per-mtoken 0.25
     """
-    from mft_recipes.cli import EXIT_INVALID, EXIT_USAGE, fail, print_json, recipe_or_fail, registry
-    from mft_recipes.recipes import ParameterError, parse_overrides
-    from mft_recipes.render import RenderError
+    from mft_recipes import (
+        EXIT_INVALID,
+        EXIT_USAGE,
+        ParameterError,
+        RenderError,
+        fail,
+        get_architectures,
+        parse_overrides,
+        print_json,
+        recipe_or_fail,
+        render_document,
+    )
     from mft_recipes_plan.gpus import GpuTableError, InvalidGpuTable, load_gpu_table
 
     if gpu == "list":
@@ -144,7 +152,7 @@ def plan_command(
         fail("serving cost needs both --requests-per-month and --api-price-per-mtoken")
     try:
         parsed = parse_overrides(overrides)
-        rendered = render_for_plan(recipe, parsed, registry())
+        rendered = render_document(recipe, parsed, placeholders=True)
     except (ParameterError, RenderError) as error:
         fail(str(error))
     if data_files:
@@ -164,7 +172,7 @@ def plan_command(
         serving=serving,
     )
     try:
-        plan = plan_rendered(rendered, options, registry())
+        plan = plan_rendered(rendered, options, get_architectures())
     except InvalidGpuTable as error:
         fail(str(error), EXIT_INVALID)
     except (PlanError, GpuTableError, ValueError) as error:
@@ -182,7 +190,7 @@ def plan_command(
 def _count_data_tokens(paths: list[str], recipe: str, overrides: dict[str, Any]) -> int:
     """The tokens the recipe trains on in the training files, by the data checker (mistral-common's
     tokenizers) with its per-example verdict: the examples axolotl keeps, as it keeps them."""
-    from mft_recipes.cli import EXIT_INVALID, fail, plural
+    from mft_recipes import EXIT_INVALID, fail, plural
 
     try:
         from mft_recipes_data.check import CheckError, CheckOptions, check_files
@@ -307,7 +315,7 @@ def _print_plan(plan: Plan) -> None:
 
 
 def _print_gpu_table(table: dict[str, Any], as_json: bool) -> None:
-    from mft_recipes.cli import print_json
+    from mft_recipes import print_json
 
     if (
         as_json
@@ -339,8 +347,7 @@ def _plot_format(path: str) -> str:
     error (no matplotlib, an extension it does not write, a path that cannot be written), before any work."""
     from pathlib import Path
 
-    from mft_recipes.cli import fail
-    from mft_recipes.output import why_unwritable
+    from mft_recipes import fail, why_unwritable
 
     try:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -358,8 +365,7 @@ def _plot_format(path: str) -> str:
 
 def _plot(plan: Plan, path: str, fmt: str) -> None:
     """The memory breakdown as one stacked bar against the GPU's memory, written atomically."""
-    from mft_recipes.cli import fail
-    from mft_recipes.output import atomic_writer, why_write_failed
+    from mft_recipes import atomic_writer, fail, why_write_failed
 
     if plan.memory is None or plan.gpu is None:
         fail(f"--plot: recipe {plan.recipe} has no memory plan (hosted training)")

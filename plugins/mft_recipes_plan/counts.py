@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
-from mft_recipes.architectures import Architecture
+from mft_recipes import Architecture
 
 # peft's renaming of Mixtral's checkpoint targets (peft/utils/transformers_weight_conversion.py,
 # _MOE_TARGET_MODULE_MAPPING and _MOE_FUSED_TARGETS).

@@ -11,9 +11,7 @@ import os
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from mft_recipes.problems import KeyPath, Problem
-from mft_recipes.render import Generator, RenderContext
-from mft_recipes.validation import ValidationContext, Validator
+from mft_recipes import Generator, KeyPath, Problem, RenderContext, ValidationContext, Validator
 
 KIND = "la-plateforme-job"
 WANDB_KEY_VARIABLE = "WANDB_API_KEY"

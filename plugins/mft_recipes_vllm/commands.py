@@ -74,22 +74,21 @@ def export_command(
     \b
     mft-recipes export outputs/lora --base mistralai/Mistral-7B-v0.3
     """
-    from mft_recipes.cli import EXIT_INVALID, fail, print_json, registry
+    from mft_recipes import EXIT_INVALID, fail, get_architectures, print_json
     from mft_recipes_vllm.adapters import AdapterError
-    from mft_recipes_vllm.export import ExportRefused, MergeMismatch
+    from mft_recipes_vllm.export import ExportRefused, MergeMismatch, export
     from mft_recipes_vllm.merge import MergeError
 
-    exporter = registry().exporters["vllm"]
     try:
         with stdout_to_stderr():
-            result = exporter.export(
+            result = export(
                 adapter_dir,
                 base=base,
                 merge=merge,
                 output=output,
                 serve_on=serve_on,
                 dtype=dtype,
-                registry=registry(),
+                architectures=get_architectures(),
             )
     except ExportRefused as refused:
         if as_json:
@@ -232,7 +231,7 @@ def eval_command(
     """
     from pathlib import Path
 
-    from mft_recipes.cli import EXIT_INVALID, fail, print_json, registry
+    from mft_recipes import EXIT_INVALID, fail, get_metrics, print_json
     from mft_recipes_vllm.adapters import AdapterError
     from mft_recipes_vllm.engine import EngineSettings
     from mft_recipes_vllm.evaluate import EvalError, evaluate, read_labels
@@ -261,7 +260,7 @@ def eval_command(
                 latency_requests=latency_requests,
                 settings=settings,
                 resume=resume,
-                extra_metrics=list(registry().metrics.values()),
+                extra_metrics=list(get_metrics().values()),
             )
     except (EvalError, AdapterError) as error:
         fail(str(error), EXIT_INVALID)

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mft_recipes.output import write_text_atomic
+from mft_recipes import write_text_atomic
 from mft_recipes_vllm import metrics as builtin
 from mft_recipes_vllm.adapters import read_adapter, serving_reasons, smallest_lora_rank
 from mft_recipes_vllm.chat import ChatFormat, PromptEncoder, find_chat_format

@@ -15,7 +15,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from mft_recipes.output import write_text_atomic
+from mft_recipes import Architectures, write_text_atomic
 from mft_recipes_vllm.adapters import (
     Adapter,
     read_adapter,
@@ -43,25 +43,29 @@ class ExportRefused(RuntimeError):
         self.result = result
 
 
-def model_type(adapter: Adapter, base: str, registry: Any = None) -> str:
+def model_type(adapter: Adapter, base: str, architectures: Architectures | None = None) -> str:
     """mistral or mixtral (or another model_type), from the base's config, the catalogue, or peft's note."""
     if config := base_config(base):
         return str(config.get("model_type", ""))
-    if registry is not None and (architecture := registry.find_architecture(base)) is not None:
+    if architectures is not None and (architecture := architectures.find(base)) is not None:
         return str(architecture.model_type)
     base_class = str((adapter.config.get("auto_mapping") or {}).get("base_model_class", ""))
     return "mixtral" if "Mixtral" in base_class else "mistral" if "Mistral" in base_class else ""
 
 
 def decide(
-    adapter_dir: str | Path, *, base: str | None = None, serve_on: str = "cuda", registry: Any = None
+    adapter_dir: str | Path,
+    *,
+    base: str | None = None,
+    serve_on: str = "cuda",
+    architectures: Architectures | None = None,
 ) -> dict[str, Any]:
     """What export would do with this adapter, and why (no weights loaded)."""
     adapter = read_adapter(adapter_dir)
     base = base or adapter.base_model
     if not base:
         raise ValueError(f"{adapter.path}/adapter_config.json names no base_model_name_or_path; pass --base")
-    kind = model_type(adapter, base, registry)
+    kind = model_type(adapter, base, architectures)
     reasons = serving_reasons(adapter, kind, serve_on)
     blocked = any(reason.blocks_lora for reason in reasons)
     rank_allowed = smallest_lora_rank(adapter.rank)
@@ -89,13 +93,13 @@ def export(
     output: str | Path | None = None,
     serve_on: str = "cuda",
     dtype: str = "auto",
-    registry: Any = None,
+    architectures: Architectures | None = None,
 ) -> dict[str, Any]:
     """Export for vLLM: merge when it must (or `merge=True`), else copy the adapter; raise ExportRefused
     when `merge=False` but vLLM cannot serve it as LoRA. Returns the result (export.schema.json)."""
-    result = decide(adapter_dir, base=base, serve_on=serve_on, registry=registry)
+    result = decide(adapter_dir, base=base, serve_on=serve_on, architectures=architectures)
     result.update(refused=False, merged=False, output=None, serve_command=None, logits_check=None)
-    chat_format = find_chat_format(result["adapter"], result["base"], registry)
+    chat_format = find_chat_format(result["adapter"], result["base"], architectures)
     result["chat_format"] = chat_format.as_json() if chat_format else None
     if merge is False and result["must_merge"]:
         result["refused"] = True

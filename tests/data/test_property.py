@@ -120,7 +120,9 @@ def check_lines(tmp_path: Path, data: bytes, fmt: str = "chat", model: str = "v3
         lines.pop()
     assert report.examples + report.files[0].blank_lines == len(lines)
     assert report.examples == report.valid_examples + report.files[0].invalid_examples
-    assert report.valid == (report.files[0].invalid_examples == 0 and report.examples > 0)
+    # valid: no invalid example, and one at least that trains (not every answer at weight 0)
+    untrained = report.files[0].problem_counts["W_NO_TRAINED_TURN"]
+    assert report.valid == (report.files[0].invalid_examples == 0 and report.examples > untrained)
     json.dumps(report.as_json())
     return report
 

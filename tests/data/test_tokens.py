@@ -126,13 +126,13 @@ def test_the_parallel_check_counts_the_same(jsonl: Callable[..., Path]) -> None:
     ],
 )
 def test_the_tokenizer_follows_the_model(model: str, version: str) -> None:
-    assert choose_tokenizer(model, get_registry()).version == version
+    assert choose_tokenizer(model, get_registry().architecture_view).version == version
 
 
 def test_a_local_model_folder_is_read_from_its_config(tmp_path: Path) -> None:
     mixtral = get_registry().architectures["Mixtral-8x7B-v0.1"]
     (tmp_path / "config.json").write_text(json.dumps(mixtral.hf_config()))
-    assert choose_tokenizer(str(tmp_path), get_registry()).version == "v1"
+    assert choose_tokenizer(str(tmp_path), get_registry().architecture_view).version == "v1"
     assert Architecture.from_hf_config("x", mixtral.hf_config()).tokenizer == "v1"
 
 
@@ -143,7 +143,7 @@ def test_models_newer_than_the_shipped_tokenizers_are_marked_inexact() -> None:
 
 def test_an_unknown_model_is_refused_with_the_choices() -> None:
     with pytest.raises(UnknownModelError, match="open-mistral-7b"):
-        choose_tokenizer("llama-3", get_registry())
+        choose_tokenizer("llama-3", get_registry().architecture_view)
 
 
 def test_a_recipe_chooses_the_tokenizer_of_its_model(jsonl: Callable[..., Path]) -> None:

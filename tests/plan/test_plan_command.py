@@ -355,8 +355,8 @@ def test_render_warns_when_the_document_does_not_fit_its_recipe_hardware() -> No
 
 def test_plan_imports_nothing_heavy() -> None:
     code = (
-        "import sys; from mft_recipes.host import get_registry; from mft_recipes_plan import short_plan; "
-        "r = get_registry(); [short_plan(x, r) for x in r.recipes.values()]; "
+        "import sys; from mft_recipes.cli import recipe_facts; from mft_recipes.host import get_registry; "
+        "[recipe_facts(recipe) for recipe in get_registry().recipes.values()]; "
         "heavy = {'torch', 'transformers', 'peft', 'axolotl', 'vllm', 'matplotlib'} & set(sys.modules); "
         "print(sorted(heavy))"
     )

@@ -96,7 +96,7 @@ def deep_codes(document: dict[str, Any], gpu: str | None = "h100-80gb") -> dict[
     """The deep check in this process (axolotl imported once): {code: message}."""
     from mft_recipes_axolotl.deep import check_deep
 
-    context = ValidationContext("axolotl", get_registry(), gpu=gpu)
+    context = ValidationContext("axolotl", get_registry().architecture_view, gpu=gpu)
     return {problem.code: problem.message for problem in check_deep(document, context)}
 
 
