@@ -221,3 +221,27 @@ def test_split_refuses_impossible_sizes(jsonl: Callable[..., Path], tmp_path: Pa
         "split", str(source), "--train", str(tmp_path / "t"), "--validation", str(tmp_path / "v")
     )
     assert result.exit_code == 1 and "cannot hold out 0 of 1 example for" in result.stderr
+
+
+def test_split_leaves_the_training_file_an_example_that_trains(
+    jsonl: Callable[..., Path], tmp_path: Path
+) -> None:
+    """One example trains, nine have their answer at weight 0: whatever validation would take first, the
+    one that trains stays in the training file, or `data check` would refuse it (E_NOTHING_TRAINS)."""
+    silent = [
+        {
+            "messages": [
+                {"role": "user", "content": f"q{n}"},
+                {"role": "assistant", "content": "a", "weight": 0},
+            ]
+        }
+        for n in range(9)
+    ]
+    trained = chat("the question", "the answer")
+    source = jsonl(trained, *silent)
+    train, validation = tmp_path / "t.jsonl", tmp_path / "v.jsonl"
+    for seed in range(10):
+        split_file(source, train, validation, count=5, seed=seed)
+        assert trained in read_jsonl(train)
+        assert check_files([train]).valid
+        assert len(read_jsonl(validation)) == 5

@@ -288,5 +288,6 @@ def test_convert_and_split_never_crash_overwrite_or_write_what_the_check_refuses
         assert sorted(folder.iterdir()) == [source]
         return
     assert sorted(folder.iterdir()) == sorted([source, *outputs])
-    report = check_files(outputs, CheckOptions(fmt=fmt, jobs=1))
+    roles = {str(output): "validation" for output in outputs if output.name == "valid.jsonl"}
+    report = check_files(outputs, CheckOptions(fmt=fmt, jobs=1, roles=roles))
     assert report.valid, [str(problem) for problem in report.problems]
