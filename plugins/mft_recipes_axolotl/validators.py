@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from typing import Any, TypeGuard
 
 from mft_recipes import Architecture, Problem, ValidationContext, Validator
+from mft_recipes_axolotl.cpu import is_cpu_run
 from mft_recipes_axolotl.deepspeed import SCHEMA as DEEPSPEED_SCHEMA
 from mft_recipes_axolotl.deepspeed import deepspeed_of, zero_stage
 from mft_recipes_axolotl.generators import ATTENTION_MODULES, DENSE_MLP_MODULES, EXPERT_MODULES
@@ -145,6 +146,19 @@ def check_moe_experts_quantized(document: dict[str, Any], context: ValidationCon
         return
     layers, experts = architecture.num_hidden_layers, architecture.num_local_experts
     expert_params = layers * experts * 3 * architecture.hidden_size * architecture.intermediate_size
+    if is_cpu_run(document):
+        # No bf16 or fp16 on a CPU run: transformers loads what stays unquantized in float32.
+        yield Problem(
+            f"load_in_4bit quantizes Linear layers only, and this CPU run (device=cpu) leaves out "
+            f"quantize_moe_experts, which needs CUDA: {architecture.name}'s fused experts "
+            f"({expert_params / 1e9:.1f} B parameters) stay float32, {expert_params * 4 / 2**30:.0f} GiB of RAM "
+            "per process (`mft-recipes plan RECIPE device=cpu ...` adds up the rest). A CPU run is a smoke "
+            "test: give it a small model of the architecture (base_model=./tiny-mixtral)",
+            ("load_in_4bit",),
+            code="moe-experts-16bit",
+            severity="warning",
+        )
+        return
     fix = "set quantize_moe_experts: true to load them in 4-bit"
     if document.get("lora_target_linear"):
         # axolotl refuses lora_target_linear with quantize_moe_experts (check_quantize_moe_experts).

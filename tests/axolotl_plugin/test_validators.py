@@ -152,6 +152,21 @@ def test_mixtral_4bit_without_quantize_moe_experts_warns_with_the_expert_size() 
     assert problem.severity == "warning"
     # 32 layers × 8 experts × 3 × 4096 × 14336 = 45.1 B parameters (FACTS section 2).
     assert "45.1 B parameters" in problem.message
+    assert "set quantize_moe_experts: true" in problem.message
+
+
+def test_on_a_cpu_run_the_16bit_experts_warning_speaks_of_the_ram_not_of_quantize_moe_experts() -> None:
+    """The CPU profile leaves out quantize_moe_experts on purpose (it needs CUDA): telling the user to set
+    it contradicts the run. On a CPU run (float32, no bf16) the experts take 4 bytes a parameter of RAM."""
+    from tests.refusals import mft
+
+    result = mft("render", "mixtral-moe", "dataset=train.jsonl", "device=cpu")
+    assert result.exit_code == 0, result.output
+    [warning] = [line for line in result.stderr.splitlines() if "[moe-experts-16bit]" in line]
+    assert "this CPU run (device=cpu) leaves out quantize_moe_experts, which needs CUDA" in warning
+    assert "45.1 B parameters) stay float32, 168 GiB of RAM per process" in warning  # 45.1e9 × 4 / 2**30
+    assert "set quantize_moe_experts" not in warning
+    assert "quantize_moe_experts" not in result.stdout
 
 
 def test_the_16bit_experts_advice_leads_to_a_config_axolotl_accepts() -> None:
