@@ -416,7 +416,7 @@ def validate(
     """Validate axolotl configs, La Plateforme job payloads or DeepSpeed configs. Exit 1 on any error."""
     from mft_recipes.documents import DocumentError, load_document
     from mft_recipes.problems import Problem
-    from mft_recipes.validation import UnknownKindError, detect_kind, validate_loaded
+    from mft_recipes.validation import MissingExtraError, UnknownKindError, detect_kind, validate_loaded
 
     if kind is not None and kind not in registry().kinds:
         fail(f"unknown --kind {kind!r}; kinds: {', '.join(registry().kinds)}")
@@ -429,6 +429,8 @@ def validate(
             problems = validate_loaded(loaded, registry(), detected, gpus, deep, gpu=gpu, cwd=cwd)
         except (DocumentError, UnknownKindError) as error:
             problems = [Problem(str(error).removeprefix(f"{file}: "), code="unreadable", file=file)]
+        except MissingExtraError as error:
+            fail(str(error))
         results.append(("<stdin>" if file == "-" else file, detected, problems))
     errors = sum(problem.is_error for _, _, problems in results for problem in problems)
     if as_json:

@@ -75,10 +75,19 @@ def export_command(
     mft-recipes export outputs/lora --base mistralai/Mistral-7B-v0.3
     """
     from mft_recipes import EXIT_INVALID, fail, get_architectures, print_json
-    from mft_recipes_vllm.adapters import AdapterError
-    from mft_recipes_vllm.export import ExportRefused, MergeMismatch, export
+    from mft_recipes_vllm.adapters import AdapterError, MissingExtraError
+    from mft_recipes_vllm.export import (
+        ExportRefused,
+        MergeMismatch,
+        export,
+        output_folder,
+        why_folder_unwritable,
+    )
     from mft_recipes_vllm.merge import MergeError
 
+    folder = output_folder(adapter_dir, output)
+    if reason := why_folder_unwritable(folder):
+        fail(f"{'-o ' + output if output else folder}: cannot write the export there: {reason}")
     try:
         with stdout_to_stderr():
             result = export(
@@ -95,6 +104,8 @@ def export_command(
             print_json(refused.result)
         fail(str(refused), EXIT_INVALID)
         return
+    except MissingExtraError as error:
+        fail(f"export: {error}")
     except (AdapterError, MergeError, MergeMismatch, ValueError) as error:
         fail(str(error), EXIT_INVALID)
         return

