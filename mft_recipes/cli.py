@@ -213,8 +213,13 @@ def list_command(as_json: bool) -> None:
     if sys.stdout.isatty():
         print_catalogue(header, lines)
     else:  # for scripts and pagers: plain, one line per recipe, fields tab-separated
-        for line in [header, *lines]:
-            click.echo("\t".join(" ".join(cell.split()) for cell in line))
+        print_tab_separated([header, *lines])
+
+
+def print_tab_separated(lines: list[list[str]]) -> None:
+    """Lines of fields for scripts and pagers: tab-separated, each field on one line, nothing padded."""
+    for line in lines:
+        click.echo("\t".join(" ".join(cell.split()) for cell in line))
 
 
 def print_catalogue(header: list[str], lines: list[list[str]]) -> None:
@@ -282,28 +287,47 @@ def show(recipe_name: str, as_json: bool) -> None:
             }
         )
         return
+    # Recipe files wrap their prose at ~100 columns; the terminal (or the reader's pager) wraps it instead.
+    paragraphs = [" ".join(paragraph.split()) for paragraph in recipe.description.split("\n\n")]
+    header = ["name", "type", "default", "meaning"]
+    rows = [
+        [
+            parameter.name,
+            parameter.type_name,
+            "(required)" if parameter.required else json.dumps(parameter.default),
+            parameter.help,
+        ]
+        for parameter in recipe.parameters.values()
+    ]
+    tags = f"; tags: {', '.join(recipe.tags)}" if recipe.tags else ""
+    plan = ", ".join(f"{label} {text}" for label, text in facts.items())
+    if not sys.stdout.isatty():  # for scripts and pagers: plain lines, no padding, parameters tab-separated
+        click.echo(f"{recipe.name}: {recipe.title}")
+        click.echo(f"model {recipe.model}, method {recipe.method}, target {recipe.target}")
+        click.echo(f"hardware: {recipe.hardware}{tags}\n")
+        click.echo("\n\n".join(paragraphs) + "\n")
+        click.echo("parameters (override with key=value):")
+        print_tab_separated([header, *rows])
+        if plan:
+            click.echo(f"\nplan: {plan}")
+        if recipe.launch:
+            click.echo("\nlaunch:\n" + recipe.launch.rstrip("\n"))
+        return
     from rich.table import Table
 
     console = rich_console()
     console.print(f"[bold]{recipe.name}[/bold]: {recipe.title}")
     console.print(f"model {recipe.model}, method {recipe.method}, target {recipe.target}")
-    console.print(
-        f"hardware: {recipe.hardware}" + (f"; tags: {', '.join(recipe.tags)}" if recipe.tags else "") + "\n"
-    )
-    # Recipe files wrap their prose at ~100 columns; let the terminal wrap it instead.
-    paragraphs = [" ".join(paragraph.split()) for paragraph in recipe.description.split("\n\n")]
+    console.print(f"hardware: {recipe.hardware}{tags}\n")
     console.print("\n\n".join(paragraphs) + "\n", markup=False)
     table = Table(title="parameters (override with key=value)", box=None, title_justify="left")
-    for column in ("name", "type", "default", "meaning"):
+    for column in header:
         table.add_column(column, overflow="fold")
-    for parameter in recipe.parameters.values():
-        default = "(required)" if parameter.required else json.dumps(parameter.default)
-        table.add_row(parameter.name, parameter.type_name, default, parameter.help)
+    for row in rows:
+        table.add_row(*row)
     console.print(table)
-    if facts:
-        console.print(
-            "\nplan: " + ", ".join(f"{label} {text}" for label, text in facts.items()), markup=False
-        )
+    if plan:
+        console.print("\nplan: " + plan, markup=False)
     if recipe.launch:
         console.print("\nlaunch:\n" + recipe.launch, markup=False)
 
