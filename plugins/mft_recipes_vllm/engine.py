@@ -32,8 +32,9 @@ CPU_KV_CACHE_GIB = 1.0
 
 
 def prepare_environment() -> None:
-    """Before vLLM is imported: an in-process engine (no worker processes to start or leak; FACTS 5:
-    about 3.5 s to start on CPU), and vLLM's log on stderr, since stdout carries `--json` output."""
+    """Before vLLM is imported: the engine core in this process (vllm/envs.py,
+    VLLM_ENABLE_V1_MULTIPROCESSING=0: no worker process to start or leak), and vLLM's log on stderr,
+    since stdout carries `--json` output."""
     os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
     os.environ.setdefault("VLLM_LOGGING_STREAM", "ext://sys.stderr")
 

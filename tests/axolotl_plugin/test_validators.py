@@ -150,7 +150,8 @@ def test_mixtral_4bit_without_quantize_moe_experts_warns_with_the_expert_size() 
     found = validate_document(base_config(quantize_moe_experts=None), "axolotl", get_registry())
     [problem] = [p for p in found if p.code == "moe-experts-16bit"]
     assert problem.severity == "warning"
-    # 32 layers × 8 experts × 3 × 4096 × 14336 = 45.1 B parameters (FACTS section 2).
+    # Mixtral-8x7B-v0.1's config.json: 32 layers × 8 experts × 3 matrices (w1, w2, w3) × hidden 4096 ×
+    # intermediate 14336 = 45.1 B parameters.
     assert "45.1 B parameters" in problem.message
     assert "set quantize_moe_experts: true" in problem.message
 

@@ -48,8 +48,9 @@ def test_every_built_in_recipe_is_planned_and_fits_its_hardware(name: str) -> No
     assert data["time_hours"] > 0 and data["cost_usd"] > 0
 
 
-# FACTS section 3 (peft on the meta device): r=16 on attention + MLP (or experts as peft converts w1,w2,w3);
-# LoRA parameters scale with the rank, so r=32 doubles them.
+# tests/plan/test_counts.py's figures (worked out from config.json, measured by peft on the meta device in
+# the axolotl tier): r=16 on attention + MLP (or experts as peft converts w1,w2,w3); LoRA parameters scale
+# with the rank, so r=32 doubles them.
 RECIPE_COUNTS = {
     "mistral-7b-qlora": (7_248_023_552, 2 * 41_943_040),
     "mistral-7b-lora": (7_248_023_552, 2 * 41_943_040),
