@@ -28,8 +28,8 @@ import-linter), so what they use is here, typed:
 
 The hooks themselves are documented in mft_recipes.hookspecs and docs/plugins.md.
 
-Importing it loads the host (click, pluggy, PyYAML), which every command loads anyway; nothing heavy
-(torch, transformers, jsonschema, ...) is imported here.
+Importing it loads the host (click, pluggy, jsonschema, PyYAML), which every command loads anyway;
+nothing heavy (torch, transformers, ...) is imported here.
 """
 
 __version__ = "0.1.0"  # before the imports below: the modules they load read it

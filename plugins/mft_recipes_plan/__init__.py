@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from mft_recipes import Architectures, RenderedDocument, Target, hookimpl
+from mft_recipes import Architectures, Recipe, RenderedDocument, Target, hookimpl
 
 
 @hookimpl
@@ -27,7 +27,7 @@ _FACTS: dict[tuple[str, str, int], dict[str, str]] = {}
 
 @hookimpl
 def recipe_facts(
-    recipe: Any,
+    recipe: Recipe,
     target: Target,
     architectures: Architectures,
     render: Callable[[dict[str, Any]], RenderedDocument],
