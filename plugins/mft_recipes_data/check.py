@@ -244,9 +244,9 @@ class CheckOptions:
     `recipe` (a recipe name, rendered with `overrides`) chooses the tokenizer; a recipe also gives the
     sequence length and batch settings. `fmt` is "chat" or "classifier" (default: the recipe's job type,
     else chat). `role` ("train" or "validation") is every file's role unless `roles` maps a path (as
-    given) to its own; it selects La Plateforme's size limit, which is an error when `platform` is true (the default for
-    La Plateforme recipes) and a warning otherwise. `write_clean` writes the valid examples, without
-    duplicates, to a new file (one input only). `jobs` worker processes (default: the usable CPUs) check
+    given) to its own; it selects La Plateforme's size limit, which is an error when `platform` is true
+    (the default for La Plateforme recipes) and a warning otherwise. `write_clean` writes the valid
+    examples, without duplicates, to a new file (one input only). `jobs` worker processes (default: the usable CPUs) check
     chunks of about `chunk_bytes` in parallel. The first `max_problems` problems of each file, in line
     order, are kept in full; the rest are counted by code.
     """
