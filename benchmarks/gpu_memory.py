@@ -45,10 +45,10 @@ import mft_recipes_catalogue  # noqa: E402
 from mft_recipes_plan.counts import count_parameters  # noqa: E402
 from mft_recipes_plan.memory import CUDA_CONTEXT_GIB, GIB  # noqa: E402
 from mft_recipes_plan.plan import PlanOptions, plan_rendered  # noqa: E402
-from mft_recipes_plan.rendering import render_for_plan  # noqa: E402
 
 from mft_recipes.host import build_registry  # noqa: E402
 from mft_recipes.output import write_text_atomic  # noqa: E402
+from mft_recipes.render import render_for_plan  # noqa: E402
 
 STEPS = 5
 WARMUP_STEPS = 1  # the first step allocates optimizer states and compiles kernels: not timed
@@ -223,7 +223,7 @@ def measure(
 
     rendered = render_for_plan(registry.recipes[recipe_name], {"sequence_len": sequence_len}, registry)
     document = rendered.document
-    plan = plan_rendered(rendered, PlanOptions(gpu=gpu, gpus=1), registry)
+    plan = plan_rendered(rendered, PlanOptions(gpu=gpu, gpus=1), registry.architecture_view)
     model = load_for_recipe(document, checkpoint, device)
     trainable, _ = model.get_nb_trainable_parameters()
     if not tiny:

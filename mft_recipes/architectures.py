@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 
@@ -89,3 +92,33 @@ class Architecture:
             rope_theta=float(config.get("rope_theta", 1_000_000.0)),
             rms_norm_eps=float(config.get("rms_norm_eps", 1e-5)),
         )
+
+
+class Architectures(Mapping[str, Architecture]):
+    """The registered architectures by name, read-only, and `find(base_model)`: what hooks and commands
+    are given to tell which architecture a document's `base_model` names. A view: it follows the registry."""
+
+    def __init__(self, by_name: Mapping[str, Architecture]) -> None:
+        self._by_name = by_name
+
+    def __getitem__(self, name: str) -> Architecture:
+        return self._by_name[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._by_name)
+
+    def __len__(self) -> int:
+        return len(self._by_name)
+
+    def find(self, base_model: str) -> Architecture | None:
+        """The architecture of a `base_model` value: a catalogue name, a hub id, or a local model folder."""
+        for architecture in self._by_name.values():
+            if base_model == architecture.name or base_model in architecture.hub_ids:
+                return architecture
+        config = Path(base_model) / "config.json"
+        if config.is_file():
+            try:
+                return Architecture.from_hf_config(base_model, json.loads(config.read_text()))
+            except (ValueError, KeyError, json.JSONDecodeError):
+                return None
+        return None

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
@@ -20,7 +20,10 @@ from mft_recipes import __version__
 from mft_recipes.host import PluginInfo, Registry, add_plugin_commands, get_registry
 
 if TYPE_CHECKING:
+    from mft_recipes.architectures import Architectures
     from mft_recipes.recipes import Recipe
+    from mft_recipes.render import RenderedDocument
+    from mft_recipes.steps import Metric
 
 EXIT_INVALID = 1  # the input was read and is invalid, or a check failed
 EXIT_USAGE = 2  # the command line asks for something that cannot be done as asked
@@ -28,6 +31,36 @@ EXIT_USAGE = 2  # the command line asks for something that cannot be done as ask
 
 def registry() -> Registry:
     return get_registry()
+
+
+# What this process's plugins registered, for plugins' commands (hooks are given what they need instead).
+
+
+def get_architectures() -> Architectures:
+    """The registered architectures, with `find(base_model)`."""
+    return registry().architecture_view
+
+
+def get_recipes() -> Mapping[str, Recipe]:
+    """The registered recipes by name (a command given a name on its command line: `recipe_or_fail`)."""
+    return registry().recipes
+
+
+def get_metrics() -> Mapping[str, Metric]:
+    """The registered evaluation metrics by name."""
+    return registry().metrics
+
+
+def render_document(
+    recipe: Recipe, overrides: dict[str, Any], *, placeholders: bool = False
+) -> RenderedDocument:
+    """`recipe` rendered with `overrides` by this process's plugins and validated (`render`'s document);
+    with `placeholders`, the required parameters the overrides leave out get placeholders, as `plan`
+    renders before the data exists. Raises ParameterError or RenderError."""
+    from mft_recipes.render import render_for_plan, render_recipe
+
+    render = render_for_plan if placeholders else render_recipe
+    return render(recipe, overrides, registry())
 
 
 class InputFile(click.Path):
@@ -99,8 +132,16 @@ def plugin_failed(plugin: PluginInfo, message: str) -> None:
 def recipe_facts(recipe: Recipe, failed: Callable[[PluginInfo, str], None] = plugin_failed) -> dict[str, str]:
     """What plugins say about a recipe in short (the plan), merged: the first plugin to give a label keeps
     it, as with names. A plugin that raises is passed to `failed` and skipped."""
+    from mft_recipes.render import render_for_plan
+
     facts: dict[str, str] = {}
-    arguments = {"recipe": recipe, "registry": registry()}
+    plugins = registry()
+    arguments = {
+        "recipe": recipe,
+        "target": plugins.targets[recipe.target],
+        "architectures": plugins.architecture_view,
+        "render": lambda overrides: render_for_plan(recipe, overrides, plugins),
+    }
     for _plugin, contribution in registry().call_each("recipe_facts", lambda _: arguments, failed):
         for label, text in (contribution or {}).items():
             facts.setdefault(label, text)
@@ -172,8 +213,13 @@ def list_command(as_json: bool) -> None:
     if sys.stdout.isatty():
         print_catalogue(header, lines)
     else:  # for scripts and pagers: plain, one line per recipe, fields tab-separated
-        for line in [header, *lines]:
-            click.echo("\t".join(" ".join(cell.split()) for cell in line))
+        print_tab_separated([header, *lines])
+
+
+def print_tab_separated(lines: list[list[str]]) -> None:
+    """Lines of fields for scripts and pagers: tab-separated, each field on one line, nothing padded."""
+    for line in lines:
+        click.echo("\t".join(" ".join(cell.split()) for cell in line))
 
 
 def print_catalogue(header: list[str], lines: list[list[str]]) -> None:
@@ -241,28 +287,47 @@ def show(recipe_name: str, as_json: bool) -> None:
             }
         )
         return
+    # Recipe files wrap their prose at ~100 columns; the terminal (or the reader's pager) wraps it instead.
+    paragraphs = [" ".join(paragraph.split()) for paragraph in recipe.description.split("\n\n")]
+    header = ["name", "type", "default", "meaning"]
+    rows = [
+        [
+            parameter.name,
+            parameter.type_name,
+            "(required)" if parameter.required else json.dumps(parameter.default),
+            parameter.help,
+        ]
+        for parameter in recipe.parameters.values()
+    ]
+    tags = f"; tags: {', '.join(recipe.tags)}" if recipe.tags else ""
+    plan = ", ".join(f"{label} {text}" for label, text in facts.items())
+    if not sys.stdout.isatty():  # for scripts and pagers: plain lines, no padding, parameters tab-separated
+        click.echo(f"{recipe.name}: {recipe.title}")
+        click.echo(f"model {recipe.model}, method {recipe.method}, target {recipe.target}")
+        click.echo(f"hardware: {recipe.hardware}{tags}\n")
+        click.echo("\n\n".join(paragraphs) + "\n")
+        click.echo("parameters (override with key=value):")
+        print_tab_separated([header, *rows])
+        if plan:
+            click.echo(f"\nplan: {plan}")
+        if recipe.launch:
+            click.echo("\nlaunch:\n" + recipe.launch.rstrip("\n"))
+        return
     from rich.table import Table
 
     console = rich_console()
     console.print(f"[bold]{recipe.name}[/bold]: {recipe.title}")
     console.print(f"model {recipe.model}, method {recipe.method}, target {recipe.target}")
-    console.print(
-        f"hardware: {recipe.hardware}" + (f"; tags: {', '.join(recipe.tags)}" if recipe.tags else "") + "\n"
-    )
-    # Recipe files wrap their prose at ~100 columns; let the terminal wrap it instead.
-    paragraphs = [" ".join(paragraph.split()) for paragraph in recipe.description.split("\n\n")]
+    console.print(f"hardware: {recipe.hardware}{tags}\n")
     console.print("\n\n".join(paragraphs) + "\n", markup=False)
     table = Table(title="parameters (override with key=value)", box=None, title_justify="left")
-    for column in ("name", "type", "default", "meaning"):
+    for column in header:
         table.add_column(column, overflow="fold")
-    for parameter in recipe.parameters.values():
-        default = "(required)" if parameter.required else json.dumps(parameter.default)
-        table.add_row(parameter.name, parameter.type_name, default, parameter.help)
+    for row in rows:
+        table.add_row(*row)
     console.print(table)
-    if facts:
-        console.print(
-            "\nplan: " + ", ".join(f"{label} {text}" for label, text in facts.items()), markup=False
-        )
+    if plan:
+        console.print("\nplan: " + plan, markup=False)
     if recipe.launch:
         console.print("\nlaunch:\n" + recipe.launch, markup=False)
 
@@ -309,9 +374,8 @@ def render(recipe_name: str, overrides: tuple[str, ...], fmt: str | None, output
             f"the rendered document is invalid ({plural(len(rendered.errors), 'error')}); nothing written",
             EXIT_INVALID,
         )
-    for _plugin, warnings in registry().call_each(
-        "render_warnings", lambda _: {"rendered": rendered}, plugin_failed
-    ):
+    arguments = {"rendered": rendered, "architectures": registry().architecture_view}
+    for _plugin, warnings in registry().call_each("render_warnings", lambda _: arguments, plugin_failed):
         for warning in warnings or ():
             warn(warning)
     text = emit(rendered, fmt)
@@ -376,7 +440,7 @@ def validate(
     """Validate axolotl configs, La Plateforme job payloads or DeepSpeed configs. Exit 1 on any error."""
     from mft_recipes.documents import DocumentError, load_document
     from mft_recipes.problems import Problem
-    from mft_recipes.validation import UnknownKindError, detect_kind, validate_loaded
+    from mft_recipes.validation import MissingExtraError, UnknownKindError, detect_kind, validate_loaded
 
     if kind is not None and kind not in registry().kinds:
         fail(f"unknown --kind {kind!r}; kinds: {', '.join(registry().kinds)}")
@@ -389,6 +453,8 @@ def validate(
             problems = validate_loaded(loaded, registry(), detected, gpus, deep, gpu=gpu, cwd=cwd)
         except (DocumentError, UnknownKindError) as error:
             problems = [Problem(str(error).removeprefix(f"{file}: "), code="unreadable", file=file)]
+        except MissingExtraError as error:
+            fail(str(error))
         results.append(("<stdin>" if file == "-" else file, detected, problems))
     errors = sum(problem.is_error for _, _, problems in results for problem in problems)
     if as_json:

@@ -26,9 +26,8 @@ if TYPE_CHECKING:
 
     import click
 
-    from mft_recipes.architectures import Architecture
+    from mft_recipes.architectures import Architecture, Architectures
     from mft_recipes.documents import DocumentKind
-    from mft_recipes.host import Registry
     from mft_recipes.recipes import ParameterSet, Recipe
     from mft_recipes.render import Generator, RenderContext, RenderedDocument, Target
     from mft_recipes.steps import Exporter, Metric
@@ -153,26 +152,38 @@ def adjust_document(document: dict[str, Any], context: RenderContext) -> None:
     that raises is undone: the document is rendered without its changes, with a `plugin-crashed` warning.
 
     :param document: The document, recipe parameters and generators filled in; change it in place.
-    :param context: The recipe, its resolved parameters, architecture and target.
+    :param context: The recipe, its resolved parameters, architecture and target, and the registered
+        architectures.
     """
 
 
 @hookspec
-def recipe_facts(recipe: Recipe, registry: Registry) -> dict[str, str] | None:
+def recipe_facts(
+    recipe: Recipe,
+    target: Target,
+    architectures: Architectures,
+    render: Callable[[dict[str, Any]], RenderedDocument],
+) -> dict[str, str] | None:
     """Short facts about a recipe that `list` and `show` print (the plan's trainable parameters, memory
     per GPU, whether it fits the recipe's hardware). Called for each recipe they show; return None to
     say nothing. When two plugins give the same label, the first keeps it.
 
     :param recipe: A registered recipe.
-    :param registry: Everything the plugins registered (architectures, targets, ...).
+    :param target: The recipe's target.
+    :param architectures: The registered architectures; `architectures.find(base_model)` tells which one
+        a document's `base_model` names (a name, a hub id or a local model folder).
+    :param render: `render(overrides)` renders the recipe by every plugin and validates it, as `render`
+        does; each required parameter the overrides leave out (a dataset path) gets a placeholder
+        (`mft_recipes.placeholder`). Raises `ParameterError` or `RenderError`.
     """
 
 
 @hookspec
-def render_warnings(rendered: RenderedDocument) -> list[str] | None:
+def render_warnings(rendered: RenderedDocument, architectures: Architectures) -> list[str] | None:
     """Warnings `render` prints on stderr about the document it is about to emit (for example that its
     plan does not fit the hardware the recipe names). Return None or an empty list for none.
 
     :param rendered: The rendered, validated document, with its recipe, target, parameters and the
         overrides the user gave.
+    :param architectures: The registered architectures, as `recipe_facts` gets them.
     """

@@ -11,16 +11,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, cached_property
 from importlib import metadata
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pluggy
 
 from mft_recipes import hookspecs
-from mft_recipes.architectures import Architecture
+from mft_recipes.architectures import Architecture, Architectures
 from mft_recipes.documents import DocumentKind
 from mft_recipes.recipes import ParameterSet, Recipe, RecipeError, load_parameter_set, load_recipe
 from mft_recipes.render import Generator, Target
@@ -69,20 +68,10 @@ class Registry:
     def errors(self) -> list[str]:
         return [f"plugin {info.name!r}: {error}" for info in self.plugins.values() for error in info.errors]
 
-    def find_architecture(self, base_model: str) -> Architecture | None:
-        """The architecture of a `base_model` value: a catalogue name, a hub id, or a local model folder."""
-        for architecture in self.architectures.values():
-            if base_model == architecture.name or base_model in architecture.hub_ids:
-                return architecture
-        config = Path(base_model) / "config.json"
-        if config.is_file():
-            import json
-
-            try:
-                return Architecture.from_hf_config(base_model, json.loads(config.read_text()))
-            except (ValueError, KeyError, json.JSONDecodeError):
-                return None
-        return None
+    @cached_property
+    def architecture_view(self) -> Architectures:
+        """The architectures as plugins are given them: read-only, with `find(base_model)`."""
+        return Architectures(self.architectures)
 
     def call_each(
         self,

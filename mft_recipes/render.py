@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from mft_recipes import __version__
-from mft_recipes.architectures import Architecture
+from mft_recipes.architectures import Architecture, Architectures
 from mft_recipes.problems import Problem
-from mft_recipes.recipes import Recipe, resolve_parameters
+from mft_recipes.recipes import Recipe, RecipeParameter, resolve_parameters
 from mft_recipes.validation import validate_document
 
 if TYPE_CHECKING:
@@ -53,13 +53,15 @@ class Generator:
 
 @dataclass(frozen=True)
 class RenderContext:
-    """Everything a generator or an `adjust_document` hook may look at."""
+    """Everything a generator or an `adjust_document` hook may look at: the recipe, its parameters as
+    resolved (defaults and overrides), its architecture, its target, and the registered architectures
+    (which one a `base_model` parameter names: `context.architectures.find(base_model)`)."""
 
     recipe: Recipe
     parameters: dict[str, Any]
     architecture: Architecture
     target: Target
-    registry: Registry
+    architectures: Architectures
 
 
 @dataclass
@@ -82,14 +84,45 @@ def render_recipe(recipe: Recipe, overrides: dict[str, Any], registry: Registry)
     """Render a recipe with overrides, then validate the result as its target's kind."""
     parameters = resolve_parameters(recipe, overrides)
     target = registry.targets[recipe.target]
-    context = RenderContext(recipe, parameters, registry.architectures[recipe.model], target, registry)
+    architectures = registry.architecture_view
+    context = RenderContext(recipe, parameters, architectures[recipe.model], target, architectures)
     file = f"<recipe {recipe.name}>"
     crashed: list[Problem] = []
-    document = _adjusted(_fill(recipe.document, context, ()), context, registry, file, crashed)
+    filled = _Filler(context, registry.generators).fill(recipe.document, ())
+    document = _adjusted(filled, context, registry, file, crashed)
     problems = validate_document(
         document, target.kind, registry, file=file, gpus=recipe.hardware.gpus or None
     )
     return RenderedDocument(recipe, target, parameters, overrides, document, crashed + problems)
+
+
+def render_for_plan(recipe: Recipe, overrides: dict[str, Any], registry: Registry) -> RenderedDocument:
+    """`render_recipe` before the user has data: each required parameter the overrides leave out (a
+    dataset path, an uploaded file id, label names), which cannot change the plan or the training
+    settings, gets a `placeholder`. The result's `overrides` are the ones given."""
+    filled = dict(overrides)
+    for parameter in recipe.parameters.values():
+        if parameter.required and parameter.name not in filled:
+            filled[parameter.name] = placeholder(parameter)
+    rendered = render_recipe(recipe, filled, registry)
+    rendered.overrides = dict(overrides)
+    return rendered
+
+
+def placeholder(parameter: RecipeParameter) -> Any:
+    """A value of the parameter's type that satisfies its schema's simple bounds."""
+    schema = parameter.schema
+    kind = schema.get("type")
+    kinds = kind if isinstance(kind, list) else [kind]
+    if "enum" in schema:
+        return schema["enum"][0]
+    if "integer" in kinds or "number" in kinds:
+        return schema.get("minimum", 1)
+    if "boolean" in kinds:
+        return False
+    if "array" in kinds:
+        return [f"<{parameter.name}-{index}>" for index in range(max(int(schema.get("minItems", 1)), 1))]
+    return f"<{parameter.name}>"
 
 
 def _adjusted(
@@ -115,42 +148,49 @@ def _adjusted(
     return document
 
 
-def _fill(node: Any, context: RenderContext, path: tuple[str | int, ...]) -> Any:
-    if isinstance(node, dict):
-        if "$generate" in node:
-            return _generate(node, context, path)
-        filled = {key: _fill(value, context, (*path, key)) for key, value in node.items()}
-        return {key: value for key, value in filled.items() if value is not None}
-    if isinstance(node, list):
-        return [_fill(item, context, (*path, index)) for index, item in enumerate(node)]
-    if isinstance(node, str):
-        return _substitute(node, context, path)
-    return node
+@dataclass(frozen=True)
+class _Filler:
+    """Fills a recipe's document: parameters into `${name}`, generators' values into `{$generate: ...}`."""
 
+    context: RenderContext
+    generators: dict[str, Generator]
 
-def _substitute(text: str, context: RenderContext, path: tuple[str | int, ...]) -> Any:
-    def value_of(name: str) -> Any:
-        if name not in context.parameters:
-            raise RenderError(
-                f"recipe {context.recipe.name!r}: {'.'.join(map(str, path))} uses ${{{name}}}, "
-                "which is not one of its parameters"
-            )
-        return context.parameters[name]
+    def fill(self, node: Any, path: tuple[str | int, ...]) -> Any:
+        if isinstance(node, dict):
+            if "$generate" in node:
+                return self.generate(node, path)
+            filled = {key: self.fill(value, (*path, key)) for key, value in node.items()}
+            return {key: value for key, value in filled.items() if value is not None}
+        if isinstance(node, list):
+            return [self.fill(item, (*path, index)) for index, item in enumerate(node)]
+        if isinstance(node, str):
+            return self.substitute(node, path)
+        return node
 
-    whole = _PLACEHOLDER.fullmatch(text)
-    if whole:
-        return value_of(whole.group(1))
-    return _PLACEHOLDER.sub(lambda match: str(value_of(match.group(1))), text)
+    def substitute(self, text: str, path: tuple[str | int, ...]) -> Any:
+        parameters = self.context.parameters
 
+        def value_of(name: str) -> Any:
+            if name not in parameters:
+                raise RenderError(
+                    f"recipe {self.context.recipe.name!r}: {'.'.join(map(str, path))} uses ${{{name}}}, "
+                    "which is not one of its parameters"
+                )
+            return parameters[name]
 
-def _generate(node: dict[str, Any], context: RenderContext, path: tuple[str | int, ...]) -> Any:
-    name = node["$generate"]
-    generator = context.registry.generators.get(name)
-    if generator is None:
-        known = ", ".join(context.registry.generators) or "none"
-        raise RenderError(f"recipe {context.recipe.name!r}: no generator {name!r} (known: {known})")
-    arguments = _fill({key: value for key, value in node.items() if key != "$generate"}, context, path)
-    return generator.function(arguments, context)
+        whole = _PLACEHOLDER.fullmatch(text)
+        if whole:
+            return value_of(whole.group(1))
+        return _PLACEHOLDER.sub(lambda match: str(value_of(match.group(1))), text)
+
+    def generate(self, node: dict[str, Any], path: tuple[str | int, ...]) -> Any:
+        name = node["$generate"]
+        generator = self.generators.get(name)
+        if generator is None:
+            known = ", ".join(self.generators) or "none"
+            raise RenderError(f"recipe {self.context.recipe.name!r}: no generator {name!r} (known: {known})")
+        arguments = self.fill({key: value for key, value in node.items() if key != "$generate"}, path)
+        return generator.function(arguments, self.context)
 
 
 def header_lines(rendered: RenderedDocument) -> list[str]:

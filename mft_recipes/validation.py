@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from mft_recipes.architectures import Architectures
 from mft_recipes.documents import LoadedDocument
 from mft_recipes.problems import KeyPath, Problem
 from mft_recipes.schemas import check_against_schema
@@ -16,13 +17,14 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class ValidationContext:
-    """What a validator may need besides the document: its kind, its file, the registry (architectures),
-    the number and model of the GPUs it will run on when known (a recipe's hardware, `validate --gpus`,
-    `--gpu`), and the directory the trainer will be launched from, which relative paths in the document
-    resolve against (`validate --cwd`; None: this process's working directory)."""
+    """What a validator may need besides the document: its kind, the registered architectures (which one
+    a `base_model` names: `context.architectures.find(base_model)`), its file, the number and model of the
+    GPUs it will run on when known (a recipe's hardware, `validate --gpus`, `--gpu`), and the directory
+    the trainer will be launched from, which relative paths in the document resolve against (`validate
+    --cwd`; None: this process's working directory)."""
 
     kind: str
-    registry: Registry
+    architectures: Architectures
     file: str | None = None
     gpus: int | None = None
     gpu: str | None = None
@@ -39,6 +41,16 @@ class Validator:
     description: str = ""
     # A deep check runs the real trainer or model code (heavy extras, seconds to minutes): only on request.
     deep: bool = False
+    # Modules a deep check imports and the command that installs them: without one of them, a deep
+    # validation of a document of its kinds raises MissingExtraError (a usage error, exit 2) before any
+    # validator runs.
+    requires: tuple[str, ...] = ()
+    install: str = ""
+
+
+class MissingExtraError(Exception):
+    """A deep validator needs modules that are not installed; the message names them and the pip command
+    that installs them."""
 
 
 class UnknownKindError(Exception):
@@ -71,16 +83,23 @@ def validate_document(
 ) -> list[Problem]:
     """All problems of a document of `kind`: schema problems, then each validator's (the deep ones too
     when `deep`), with lines."""
+    validators = [
+        validator
+        for validator in registry.validators
+        if kind in validator.kinds and (deep or not validator.deep)
+    ]
+    for validator in validators:
+        if validator.deep:
+            _require(validator)
     problems = check_against_schema(document, registry.kinds[kind].schema)
     schema_broken = any(problem.is_error for problem in problems)
-    context = ValidationContext(kind=kind, registry=registry, file=file, gpus=gpus, gpu=gpu, cwd=cwd)
-    for validator in registry.validators:
-        if kind in validator.kinds and (deep or not validator.deep):
-            found = _run_validator(validator, document, context)
-            if schema_broken:
-                # A validator that trips over a shape the schema already refused adds only noise.
-                found = [problem for problem in found if problem.code != "validator-crashed"]
-            problems.extend(found)
+    context = ValidationContext(kind, registry.architecture_view, file=file, gpus=gpus, gpu=gpu, cwd=cwd)
+    for validator in validators:
+        found = _run_validator(validator, document, context)
+        if schema_broken:
+            # A validator that trips over a shape the schema already refused adds only noise.
+            found = [problem for problem in found if problem.code != "validator-crashed"]
+        problems.extend(found)
     return [problem.located(file, lines) for problem in problems]
 
 
@@ -106,6 +125,19 @@ def validate_loaded(
         gpu=gpu,
         cwd=cwd,
     )
+
+
+def _require(validator: Validator) -> None:
+    """MissingExtraError when a module the validator imports is not installed."""
+    from importlib.util import find_spec
+
+    missing = [module for module in validator.requires if find_spec(module) is None]
+    if missing:
+        verb = "is" if len(missing) == 1 else "are"
+        raise MissingExtraError(
+            f"--deep runs {validator.description or validator.name}, which needs {', '.join(missing)}; "
+            f"it {verb} not installed: {validator.install}"
+        )
 
 
 def _run_validator(validator: Validator, document: Any, context: ValidationContext) -> list[Problem]:

@@ -123,8 +123,21 @@ def reference_tokenizer(version: str, *, finetuning: bool = True) -> Any:
     return MistralTokenizer.from_file(str(path), mode=mode)
 
 
+# The keys of each role's message that La Plateforme's published reader takes (mistral-finetune,
+# finetune/data/tokenize.py, `build_instruct_sample`: it builds each mistral-common message from these and
+# never looks at any other key). The recipes' axolotl dataset type reads the same ones; a message's other
+# keys are dropped, never refused, so they are left out of the reference too.
+READ_KEYS = {
+    "system": ("content",),
+    "user": ("content",),
+    "assistant": ("content", "tool_calls", "weight"),
+    "tool": ("content", "tool_call_id", "name"),
+}
+
+
 def reference_tokens(version: str, example: dict[str, Any]) -> list[int]:
-    """mistral-common's `encode_chat_completion` of the example, in finetuning mode."""
+    """mistral-common's `encode_chat_completion` of the example, in finetuning mode, as the trainers read
+    it (READ_KEYS)."""
     from mistral_common.protocol.instruct.messages import (
         FinetuningAssistantMessage,
         SystemMessage,
@@ -141,7 +154,9 @@ def reference_tokens(version: str, example: dict[str, Any]) -> list[int]:
         "tool": ToolMessage,
     }
     messages = [
-        classes[message["role"]].model_validate({k: v for k, v in message.items() if k != "role"})
+        classes[message["role"]].model_validate(
+            {key: message[key] for key in READ_KEYS[message["role"]] if key in message}
+        )
         for message in example["messages"]
     ]
     tools = [Tool.model_validate(tool) for tool in example.get("tools", [])] or None

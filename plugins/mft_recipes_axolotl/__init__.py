@@ -7,12 +7,11 @@ Nothing here imports axolotl: rendering and validation must stay fast and work w
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from mft_recipes.documents import DocumentKind
-from mft_recipes.hookspecs import hookimpl
-from mft_recipes.render import Target
+from mft_recipes import DocumentKind, Target, hookimpl
 from mft_recipes_axolotl.deepspeed import SCHEMA as DEEPSPEED_SCHEMA
 from mft_recipes_axolotl.deepspeed import is_deepspeed_config
 
@@ -52,12 +51,14 @@ def register_generators(register: Any) -> None:
 @hookimpl
 def register_validators(register: Any) -> None:
     from mft_recipes_axolotl.chat_format import VALIDATORS as CHAT_VALIDATORS
-    from mft_recipes_axolotl.deep import DEEP_VALIDATOR
+    from mft_recipes_axolotl.deep import DEEP_VALIDATOR, INSTALL_HINT
     from mft_recipes_axolotl.validators import VALIDATORS
 
     for validator in (*VALIDATORS, *CHAT_VALIDATORS):
         register(validator)
-    register(DEEP_VALIDATOR)  # runs only with `validate --deep`: axolotl's own code on the config
+    # Runs only with `validate --deep`: axolotl's own code on the config. Without axolotl the host
+    # refuses --deep with the pip command (exit 2) before anything runs.
+    register(replace(DEEP_VALIDATOR, requires=("axolotl",), install=INSTALL_HINT))
 
 
 @hookimpl

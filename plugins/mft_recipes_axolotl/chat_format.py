@@ -21,9 +21,7 @@ from typing import Any
 
 from mft_recipes_catalogue.chat_format import chat_template, mistral_version_of
 
-from mft_recipes.problems import Problem
-from mft_recipes.render import Generator, RenderContext
-from mft_recipes.validation import ValidationContext, Validator
+from mft_recipes import Generator, Problem, RenderContext, ValidationContext, Validator
 from mft_recipes_axolotl.mistral_chat import dataset_type
 
 MISTRAL, TOKENIZER_DEFAULT = "mistral", "tokenizer_default"
@@ -66,7 +64,7 @@ def tokenizer_version(context: RenderContext) -> str:
     """The tokenizer version of the model the document trains: its base_model's when the catalogue or a
     local folder's config.json tells it (a recipe rendered on another base model), else the recipe's."""
     base_model = context.parameters.get("base_model")
-    found = context.registry.find_architecture(base_model) if isinstance(base_model, str) else None
+    found = context.architectures.find(base_model) if isinstance(base_model, str) else None
     return (found or context.architecture).tokenizer
 
 
@@ -159,7 +157,7 @@ def check_chat_template_exists(document: dict[str, Any], context: ValidationCont
             continue
         if ships_chat_template(source) is not False:
             continue
-        architecture = context.registry.find_architecture(source)
+        architecture = context.architectures.find(source)
         version = architecture.tokenizer if architecture is not None else "v3"
         yield Problem(
             "the tokenizer's own chat template (chat_template: tokenizer_default) formats these "
@@ -176,7 +174,7 @@ def check_mistral_chat_version(document: dict[str, Any], context: ValidationCont
     """A Mistral chat dataset type must be the base model's tokenizer version (v1 and v3 number their
     pieces apart), and the template saved with the model should be the one it trains on."""
     source = document.get("base_model_config") or document.get("base_model")
-    architecture = context.registry.find_architecture(source) if isinstance(source, str) else None
+    architecture = context.architectures.find(source) if isinstance(source, str) else None
     for index, entry in _datasets(document):
         kind = entry.get("type")
         if not isinstance(kind, str) or not kind.startswith(MISTRAL_TYPE_PREFIX):

@@ -32,6 +32,13 @@ CPU_SETTINGS: dict[str, Any] = {
 CUDA_ONLY = ("flash_attention", "quantize_moe_experts")
 
 
+def is_cpu_run(document: dict[str, Any]) -> bool:
+    """Whether a document is a CPU run as the profile writes it: every one of CPU_SETTINGS as it sets them.
+    Validators read it from the document, so a CPU run saved with `render -o` and validated later is
+    judged as one too."""
+    return all(key in document and document[key] == value for key, value in CPU_SETTINGS.items())
+
+
 def apply_cpu_profile(document: dict[str, Any]) -> None:
     """Turn a rendered axolotl document into its CPU run, in place."""
     for key in CUDA_ONLY:

@@ -34,9 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mft_recipes.architectures import Architecture
-from mft_recipes.problems import Problem
-from mft_recipes.validation import ValidationContext, Validator
+from mft_recipes import Architecture, Problem, ValidationContext, Validator
 from mft_recipes_axolotl.deepspeed_check import deepspeed_problems, error_text, resolved_deepspeed
 from mft_recipes_axolotl.paths import launch_path
 from mft_recipes_axolotl.validators import architecture_of

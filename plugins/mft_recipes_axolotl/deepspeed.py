@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from mft_recipes.render import RenderContext
+from mft_recipes import RenderContext
 
 SCHEMA = "deepspeed"
 

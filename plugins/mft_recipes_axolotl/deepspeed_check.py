@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from types import SimpleNamespace
 from typing import Any
 
-from mft_recipes.problems import Problem
+from mft_recipes import Problem
 
 
 def resolved_deepspeed(

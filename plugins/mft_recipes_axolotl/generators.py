@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mft_recipes.architectures import Architecture
-from mft_recipes.render import Generator, RenderContext
+from mft_recipes import Architecture, Generator, RenderContext
 from mft_recipes_axolotl.deepspeed import generate_zero_section
 
 ATTENTION_MODULES = ("q_proj", "k_proj", "v_proj", "o_proj")

@@ -18,9 +18,7 @@ import difflib
 from collections.abc import Iterator
 from typing import Any
 
-from mft_recipes.problems import Problem
-from mft_recipes.schemas import load_schema
-from mft_recipes.validation import ValidationContext
+from mft_recipes import Problem, ValidationContext, load_schema
 
 SCHEMA = "axolotl"
 PREFIX = "axolotl.integrations."

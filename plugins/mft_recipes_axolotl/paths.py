@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from mft_recipes.validation import ValidationContext
+from mft_recipes import ValidationContext
 
 
 def launch_dir(context: ValidationContext) -> Path:

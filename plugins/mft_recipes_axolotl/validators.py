@@ -7,11 +7,10 @@ misses Mixtral's experts, targets that match nothing, settings peft refuses at t
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, TypeGuard
 
-from mft_recipes.architectures import Architecture
-from mft_recipes.problems import Problem
-from mft_recipes.validation import ValidationContext, Validator
+from mft_recipes import Architecture, Problem, ValidationContext, Validator
+from mft_recipes_axolotl.cpu import is_cpu_run
 from mft_recipes_axolotl.deepspeed import SCHEMA as DEEPSPEED_SCHEMA
 from mft_recipes_axolotl.deepspeed import deepspeed_of, zero_stage
 from mft_recipes_axolotl.generators import ATTENTION_MODULES, DENSE_MLP_MODULES, EXPERT_MODULES
@@ -33,9 +32,7 @@ def architecture_of(document: dict[str, Any], context: ValidationContext) -> Arc
         value = document.get(key)
         if isinstance(value, str) and value:
             local = launch_path(value, context)
-            found = context.registry.find_architecture(
-                str(local) if (local / "config.json").is_file() else value
-            )
+            found = context.architectures.find(str(local) if (local / "config.json").is_file() else value)
             if found is not None:
                 return found
     return None
@@ -149,6 +146,19 @@ def check_moe_experts_quantized(document: dict[str, Any], context: ValidationCon
         return
     layers, experts = architecture.num_hidden_layers, architecture.num_local_experts
     expert_params = layers * experts * 3 * architecture.hidden_size * architecture.intermediate_size
+    if is_cpu_run(document):
+        # No bf16 or fp16 on a CPU run: transformers loads what stays unquantized in float32.
+        yield Problem(
+            f"load_in_4bit quantizes Linear layers only, and this CPU run (device=cpu) leaves out "
+            f"quantize_moe_experts, which needs CUDA: {architecture.name}'s fused experts "
+            f"({expert_params / 1e9:.1f} B parameters) stay float32, {expert_params * 4 / 2**30:.0f} GiB of RAM "
+            "per process (`mft-recipes plan RECIPE device=cpu ...` adds up the rest). A CPU run is a smoke "
+            "test: give it a small model of the architecture (base_model=./tiny-mixtral)",
+            ("load_in_4bit",),
+            code="moe-experts-16bit",
+            severity="warning",
+        )
+        return
     fix = "set quantize_moe_experts: true to load them in 4-bit"
     if document.get("lora_target_linear"):
         # axolotl refuses lora_target_linear with quantize_moe_experts (check_quantize_moe_experts).
@@ -222,7 +232,7 @@ def check_zero3_expert_lora_peft(document: dict[str, Any], context: ValidationCo
 def check_deepspeed_section(document: dict[str, Any], context: ValidationContext) -> Iterator[Problem]:
     config = document.get("deepspeed")
     if isinstance(config, dict):
-        from mft_recipes.schemas import check_against_schema
+        from mft_recipes import check_against_schema
 
         for problem in check_against_schema(config, DEEPSPEED_SCHEMA):
             yield Problem(problem.message, ("deepspeed", *problem.path), code=problem.code)
@@ -275,9 +285,12 @@ def check_relative_paths(document: dict[str, Any], context: ValidationContext) -
 
 
 def check_batch(document: dict[str, Any], context: ValidationContext) -> Iterator[Problem]:
+    """The batch of an axolotl config and of its DeepSpeed section: the Hugging Face Trainer fills the
+    section's "auto" values from the config and refuses numbers that differ (transformers'
+    HfTrainerDeepSpeedConfig.trainer_config_process, fill_match), then DeepSpeed checks the total."""
     micro = document.get("micro_batch_size", 1)
     accumulation = document.get("gradient_accumulation_steps", 1)
-    if not isinstance(micro, int) or not isinstance(accumulation, int):
+    if not _whole(micro) or not _whole(accumulation):
         return
     config = deepspeed_of(document, launch_dir(context)) or {}
     for key, value in (
@@ -285,7 +298,7 @@ def check_batch(document: dict[str, Any], context: ValidationContext) -> Iterato
         ("gradient_accumulation_steps", accumulation),
     ):
         given = config.get(key)
-        if isinstance(given, int) and given != value:
+        if _whole(given) and given != value:
             yield Problem(
                 f"DeepSpeed's {key} is {given} but the config's is {value}; DeepSpeed refuses the mismatch at "
                 'launch: write "auto" and let the Trainer fill it',
@@ -293,18 +306,63 @@ def check_batch(document: dict[str, Any], context: ValidationContext) -> Iterato
                 code="batch-mismatch",
             )
     total = config.get("train_batch_size")
-    if isinstance(total, int) and total % (micro * accumulation):
+    yield from _batch_total(total, micro, accumulation, context.gpus, ("deepspeed",), "micro_batch_size")
+    yield from _batch_size_sense(
+        micro * accumulation * (context.gpus or 1), micro, accumulation, context.gpus
+    )
+
+
+def check_deepspeed_batch(document: dict[str, Any], context: ValidationContext) -> Iterator[Problem]:
+    """A DeepSpeed config file on its own: the check its section gets inside an axolotl config, on its
+    own batch values (numbers only: the Trainer fills "auto" ones from its own arguments)."""
+    micro = document.get("train_micro_batch_size_per_gpu")
+    accumulation = document.get("gradient_accumulation_steps")
+    if not _whole(micro) or not _whole(accumulation):
+        return
+    total = document.get("train_batch_size")
+    yield from _batch_total(total, micro, accumulation, context.gpus, (), "train_micro_batch_size_per_gpu")
+    global_batch = total if _whole(total) else micro * accumulation * (context.gpus or 1)
+    yield from _batch_size_sense(global_batch, micro, accumulation, context.gpus)
+
+
+def _whole(value: Any) -> TypeGuard[int]:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _batch_total(
+    total: Any, micro: int, accumulation: int, gpus: int | None, where: tuple[str, ...], micro_key: str
+) -> Iterator[Problem]:
+    """DeepSpeed's own rule (deepspeed/runtime/config.py, DeepSpeedConfig._batch_assertion):
+    train_batch_size = micro batch × gradient_accumulation_steps × GPUs, or it stops at launch. With the
+    GPUs known (`validate --gpus N`, a recipe's hardware) the total must be that product; without, a
+    multiple of micro × accumulation for some whole number of GPUs."""
+    if not _whole(total):
+        return
+    per_gpu = micro * accumulation
+    product = f"{micro_key} × gradient_accumulation_steps ({micro} × {accumulation})"
+    if gpus and total != per_gpu * gpus:
         yield Problem(
-            f"DeepSpeed's train_batch_size {total} is not micro_batch_size × gradient_accumulation_steps "
-            f'({micro} × {accumulation}) × GPUs for any whole number of GPUs; write "auto"',
-            ("deepspeed", "train_batch_size"),
+            f"DeepSpeed's train_batch_size {total} is not {product} × {gpus} GPUs = {per_gpu * gpus}: "
+            f'DeepSpeed refuses it at launch; write {per_gpu * gpus}, or "auto" to let the Trainer fill it',
+            (*where, "train_batch_size"),
             code="batch-mismatch",
         )
-    global_batch = micro * accumulation * (context.gpus or 1)
-    if global_batch > LARGEST_SENSIBLE_GLOBAL_BATCH:
-        gpus = f" × {context.gpus} GPUs" if context.gpus else ""
+    elif not gpus and total % per_gpu:
         yield Problem(
-            f"micro_batch_size {micro} × gradient_accumulation_steps {accumulation}{gpus} = {global_batch} "
+            f"DeepSpeed's train_batch_size {total} is not {product} × GPUs for any whole number of GPUs; "
+            'write "auto"',
+            (*where, "train_batch_size"),
+            code="batch-mismatch",
+        )
+
+
+def _batch_size_sense(
+    global_batch: int, micro: int, accumulation: int, gpus: int | None
+) -> Iterator[Problem]:
+    if global_batch > LARGEST_SENSIBLE_GLOBAL_BATCH:
+        on = f" × {gpus} GPUs" if gpus else ""
+        yield Problem(
+            f"micro batch {micro} × gradient_accumulation_steps {accumulation}{on} = {global_batch} "
             f"sequences per optimizer step; above {LARGEST_SENSIBLE_GLOBAL_BATCH} a fine-tune takes very few "
             "steps. Lower gradient_accumulation_steps",
             ("gradient_accumulation_steps",),
@@ -340,6 +398,12 @@ VALIDATORS = (
     ),
     Validator("deepspeed-section", KIND, check_deepspeed_section, "the DeepSpeed section against its schema"),
     Validator("batch", KIND, check_batch, "micro batch × accumulation × GPUs, and DeepSpeed's batch values"),
+    Validator(
+        "deepspeed-batch",
+        ("deepspeed",),
+        check_deepspeed_batch,
+        "a DeepSpeed file's train_batch_size against micro batch × accumulation × GPUs",
+    ),
     Validator("plugins", KIND, check_plugins, "plugins the schema does not know, and keys left unchecked"),
     Validator(
         "relative-paths",

@@ -5,9 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from mft_recipes.architectures import Architecture
-from mft_recipes.hookspecs import hookimpl
-from mft_recipes.resources import packaged_dir
+from mft_recipes import Architecture, hookimpl, packaged_dir
 
 # Values from each model's published config.json (tests/fixtures/published/<name>/config.json). `hub_ids`
 # are Mistral's own repositories of the weights (huggingface.co/mistralai): the base model and its

@@ -1,7 +1,7 @@
 """Built-in plugin: `mft-recipes data check|convert|split`, training data checked and counted before
 anything trains (exact token counts with Mistral's own tokenizers from mistral-common).
 
-Python API: `mft_recipes_data.check.check_files(paths, model=..., recipe=..., role=...)` → CheckReport.
+Python API: `mft_recipes_data.check.check_files(paths, CheckOptions(recipe=..., role=...))` → CheckReport.
 Nothing heavy is imported here: mistral-common loads only when a check runs.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mft_recipes.hookspecs import hookimpl
+from mft_recipes import hookimpl
 
 
 @hookimpl

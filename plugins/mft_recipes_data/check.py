@@ -18,12 +18,12 @@ import contextlib
 import importlib.util
 from array import array
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, Any
 
-from mft_recipes.problems import Problem
+from mft_recipes import Problem, plural
 from mft_recipes_data.chunks import (
     CHUNK_BYTES,
     Chunk,
@@ -38,6 +38,8 @@ from mft_recipes_data.files import RECORD_FORMATS, clash, data_size, sniff
 from mft_recipes_data.rules import CODES
 from mft_recipes_data.tokens import TokenizerChoice, choose_tokenizer
 from mft_recipes_data.training import (
+    DROPPED,
+    KEPT,
     RAISES,
     TRUNCATED,
     UNTRAINED,
@@ -45,11 +47,10 @@ from mft_recipes_data.training import (
     TrainingSettings,
     axolotl_fate,
     estimate_epoch,
+    kept_tokens,
     recipe_settings,
+    trains,
 )
-
-if TYPE_CHECKING:
-    from mft_recipes.host import Registry
 
 FORMATS = ("chat", "classifier")
 ROLES = ("train", "validation")
@@ -173,11 +174,26 @@ class CheckReport:
         """How the training files meet the recipe (None without --recipe)."""
         if self.training is None:
             return None
-        train = [report for report in self.files if report.role == "train"]
-        examples = [
-            pair for report in train for pair in zip(report.token_counts, report.trained_from, strict=True)
+        return estimate_epoch(self.training, self._training_examples())
+
+    @property
+    def trained_tokens(self) -> int:
+        """The tokens of the training files as the trainer takes them, before val_set_size is held out:
+        with a recipe, those of the examples axolotl keeps (`axolotl_fate`: not those over sequence_len
+        it drops), each cut to sequence_len; without one, every valid training example's."""
+        examples = self._training_examples()
+        if self.training is None:
+            return sum(tokens for tokens, _ in examples)
+        return sum(kept_tokens(self.training, examples))
+
+    def _training_examples(self) -> list[tuple[int, int]]:
+        """(tokens, first trained token) of each valid example of the training files."""
+        return [
+            pair
+            for report in self.files
+            if report.role == "train"
+            for pair in zip(report.token_counts, report.trained_from, strict=True)
         ]
-        return estimate_epoch(self.training, examples)
 
     def as_json(self) -> dict[str, Any]:
         """The shape schemas/data-check.schema.json documents."""
@@ -220,34 +236,40 @@ def token_stats(counts: Any) -> dict[str, int | None]:
     }
 
 
-def check_files(
-    paths: Sequence[str | Path],
-    *,
-    model: str | None = None,
-    recipe: str | None = None,
-    overrides: dict[str, Any] | None = None,
-    fmt: str | None = None,
-    role: str = "train",
-    roles: dict[str, str] | dict[Path, str] | None = None,
-    platform: bool | None = None,
-    write_clean: str | Path | None = None,
-    jobs: int | None = None,
-    chunk_bytes: int = CHUNK_BYTES,
-    progress: Progress | None = None,
-    max_problems: int = MAX_PROBLEMS,
-    registry: Registry | None = None,
-) -> CheckReport:
-    """Check JSONL training files and count their tokens exactly.
+@dataclass(frozen=True)
+class CheckOptions:
+    """How `check_files` checks.
 
     `model` (an architecture, hub id, local model folder, La Plateforme model or tokenizer version) or
     `recipe` (a recipe name, rendered with `overrides`) chooses the tokenizer; a recipe also gives the
     sequence length and batch settings. `fmt` is "chat" or "classifier" (default: the recipe's job type,
-    else chat). `role` ("train" or "validation") is every file's role unless `roles` maps a path to its
-    own; it selects La Plateforme's size limit, which is an error when `platform` is true (the default
-    for La Plateforme recipes) and a warning otherwise. `write_clean` writes the valid examples, without
-    duplicates, to a new file (one input only). `jobs` worker processes (default: the usable CPUs) check
-    chunks of about `chunk_bytes` in parallel; `progress(bytes_done, bytes_total)` is called as they finish.
+    else chat). `role` ("train" or "validation") is every file's role unless `roles` maps a path (as
+    given) to its own; it selects La Plateforme's size limit, which is an error when `platform` is true
+    (the default for La Plateforme recipes) and a warning otherwise. `write_clean` writes the valid
+    examples, without duplicates, to a new file (one input only). `jobs` worker processes (default: the usable CPUs) check
+    chunks of about `chunk_bytes` in parallel. The first `max_problems` problems of each file, in line
+    order, are kept in full; the rest are counted by code.
     """
+
+    model: str | None = None
+    recipe: str | None = None
+    overrides: Mapping[str, Any] = field(default_factory=dict)
+    fmt: str | None = None
+    role: str = "train"
+    roles: Mapping[str, str] = field(default_factory=dict)
+    platform: bool | None = None
+    write_clean: str | Path | None = None
+    jobs: int | None = None
+    chunk_bytes: int = CHUNK_BYTES
+    max_problems: int = MAX_PROBLEMS
+
+
+def check_files(
+    paths: Sequence[str | Path], options: CheckOptions | None = None, *, progress: Progress | None = None
+) -> CheckReport:
+    """Check JSONL training files and count their tokens exactly, as `options` say (CheckOptions).
+    `progress(bytes_done, bytes_total)` is called as chunks finish."""
+    options = options or CheckOptions()
     files = [str(path) for path in paths]
     if not files:
         raise CheckError("no files to check")
@@ -256,32 +278,31 @@ def check_files(
     for path in files:
         if not Path(path).is_file():
             raise CheckError(f"{path}: no such file")
-    training, choice, fmt, platform = _settings(model, recipe, overrides, fmt, platform, registry)
-    given_roles = {str(path): value for path, value in (roles or {}).items()}
-    file_roles = {path: given_roles.get(path, role) for path in files}
+    training, choice, fmt, platform = _settings(options)
+    file_roles = {path: options.roles.get(path, options.role) for path in files}
     for path, file_role in file_roles.items():
         if file_role not in ROLES:
             raise CheckError(f"{path}: unknown role {file_role!r}; roles: {', '.join(ROLES)}")
     clean = None
-    if write_clean is not None:
+    if options.write_clean is not None:
         if len(files) != 1:
             raise CheckError("--write-clean takes exactly one input file")
-        refused = clash(files, {"--write-clean": write_clean})
+        refused = clash(files, {"--write-clean": options.write_clean})
         if refused:
             raise CheckError(refused)
-        clean = CleanResult(str(write_clean))
+        clean = CleanResult(str(options.write_clean))
 
-    checker = _Aggregator(training, fmt, platform, max_problems, clean)
+    checker = _Aggregator(training, fmt, platform, options.max_problems, clean)
     # gzip files: the size of the data they hold (what La Plateforme's limits and the progress count)
     reports = [FileReport(path, file_roles[path], data_size(path)) for path in files]
     starts = [sum(report.size_bytes for report in reports[:index]) for index in range(len(reports))]
     total_bytes = sum(report.size_bytes for report in reports)
-    workers = jobs if jobs is not None else usable_cpus()
-    if total_bytes < 4 * chunk_bytes:
+    workers = options.jobs if options.jobs is not None else usable_cpus()
+    if total_bytes < 4 * options.chunk_bytes:
         workers = 1  # starting processes costs more than it saves on a small file
     readable = [index for index, report in enumerate(reports) if checker.start(report)]
     damaged: dict[int, str] = {}
-    chunks = _chunks(files, readable, fmt, choice.version, chunk_bytes, damaged)
+    chunks = _chunks(reports, readable, fmt, choice.version, options.chunk_bytes, checker.limit, damaged)
     with _clean_writer(clean) as clean_file:
         try:
             for chunk, result in run_chunks(chunks, workers, choice.version):
@@ -291,20 +312,30 @@ def check_files(
         except FileChangedError as error:
             raise CheckError(str(error)) from error
     for index, message in damaged.items():
-        reports[index].add(checker.file_problem(reports[index], "E_GZIP", message), max_problems)
+        reports[index].add(checker.file_problem(reports[index], "E_GZIP", message), checker.limit)
     for report in reports:
         checker.finish(report)
     return CheckReport(fmt, choice, reports, training, clean)
 
 
 def _chunks(
-    files: list[str], indices: list[int], fmt: str, version: str, chunk_bytes: int, damaged: dict[int, str]
+    reports: list[FileReport],
+    indices: list[int],
+    fmt: str,
+    version: str,
+    chunk_bytes: int,
+    limit: int,
+    damaged: dict[int, str],
 ) -> Iterator[Chunk]:
     """The chunks of the files at `indices`, in order; a damaged gzip stream ends its file's chunks and
-    its message goes into `damaged`."""
+    its message goes into `damaged`. Each chunk asks for as many findings in full as its file has room
+    left for when it is read: results come back in file order and room only shrinks, so that is enough
+    for the file's first `limit` problems whatever the chunking, and no more travels back."""
     for index in indices:
+        report = reports[index]
         try:
-            yield from read_chunks(files[index], index, fmt, version, chunk_bytes)
+            for chunk in read_chunks(report.file, index, fmt, version, chunk_bytes):
+                yield replace(chunk, max_findings=max(limit - len(report.problems), 0))
         except DamagedFileError as error:
             damaged[index] = str(error)
 
@@ -330,26 +361,15 @@ def other_format(path: str, fmt: str) -> tuple[str, str] | None:
 
 
 def _settings(
-    model: str | None,
-    recipe: str | None,
-    overrides: dict[str, Any] | None,
-    fmt: str | None,
-    platform: bool | None,
-    registry: Registry | None,
+    options: CheckOptions,
 ) -> tuple[TrainingSettings | None, TokenizerChoice, str, bool]:
     """The recipe's training settings, the tokenizer, the format and whether La Plateforme's limits are
     errors: what the options say, else what the recipe implies."""
-    if registry is None and (
-        recipe is not None or (model is not None and model not in ("v1", "v3", "tekken"))
-    ):
-        from mft_recipes.host import get_registry
-
-        registry = get_registry()
+    model, recipe, fmt, platform = options.model, options.recipe, options.fmt, options.platform
     training = None
     if recipe is not None:
-        assert registry is not None
         try:
-            training, recipe_model = recipe_settings(recipe, overrides or {}, registry)
+            training, recipe_model = recipe_settings(recipe, dict(options.overrides))
         except ValueError as error:
             raise CheckError(str(error)) from error
         model = model or recipe_model
@@ -359,7 +379,7 @@ def _settings(
     if fmt not in FORMATS:
         raise CheckError(f"unknown format {fmt!r}; formats: {', '.join(FORMATS)}")
     try:
-        choice = choose_tokenizer(model, registry)
+        choice = choose_tokenizer(model)
     except ValueError as error:
         raise CheckError(str(error)) from error
     return training, choice, fmt, bool(platform)
@@ -412,6 +432,36 @@ class _Aggregator:
         if report.examples == 0 and not report.problem_counts.keys() & FILE_VERDICTS:
             message = "the file has no examples" + (" (only blank lines)" if report.blank_lines else "")
             report.add(self.file_problem(report, "E_EMPTY_FILE", message), self.limit)
+        why = self._nothing_trains(report) if report.role == "train" else None
+        if why is not None:
+            report.add(self.file_problem(report, "E_NOTHING_TRAINS", why), self.limit)
+
+    def _nothing_trains(self, report: FileReport) -> str | None:
+        """Why this file's valid examples would train nothing, each reason counted; None when one trains."""
+        settings = self.training
+        pairs = list(zip(report.token_counts, report.trained_from, strict=True))
+        if not pairs or any(trains(settings, tokens, first) for tokens, first in pairs):
+            return None
+        limit = settings.sequence_len if settings is not None else None
+        trainer = "La Plateforme" if settings is not None and settings.platform else "axolotl"
+        reasons: Counter = Counter()
+        for tokens, first in pairs:
+            fate = axolotl_fate(settings, tokens, first) if settings is not None else KEPT
+            if fate == DROPPED:
+                reasons[f"over sequence_len {limit}, which {trainer} drops"] += 1
+            elif fate == RAISES:
+                reasons[
+                    f"over sequence_len {limit}, where axolotl stops (excess_length_strategy: raise)"
+                ] += 1
+            elif first and limit is not None and first >= limit:
+                reasons[f"cut to sequence_len {limit} before their first trained token"] += 1
+            else:
+                reasons["with every answer at weight 0"] += 1
+        parts = [f"{count:,} {reason}" for reason, count in reasons.most_common()]
+        longest = f" (the longest has {max(report.token_counts):,} tokens)" if limit is not None else ""
+        return (
+            f"no example would train: of {plural(len(pairs), 'valid example')}, {'; '.join(parts)}{longest}"
+        )
 
     def file_problem(self, report: FileReport, code: str, message: str) -> Problem:
         """A problem of the whole file (no line)."""
@@ -509,6 +559,6 @@ class _Aggregator:
 def _clean_writer(clean: CleanResult | None) -> Any:
     if clean is None:
         return contextlib.nullcontext()
-    from mft_recipes.output import atomic_writer
+    from mft_recipes import atomic_writer
 
     return atomic_writer(clean.output, "wb")

@@ -25,8 +25,6 @@ from mft_recipes_data.rules import Finding, check_chat, check_classifier, classi
 from mft_recipes_data.tokens import ChatTokenCounter, TokenizerRefused
 
 CHUNK_BYTES = 1 << 20
-# Findings a worker sends back in full per chunk; the rest of a chunk's findings are only counted.
-MAX_CHUNK_FINDINGS = 200
 
 
 # --- reading ----------------------------------------------------------------------------------------
@@ -36,7 +34,8 @@ MAX_CHUNK_FINDINGS = 200
 class Chunk:
     """Whole lines of file number `source`, from byte `offset` of the data it holds, starting at line
     `first_line` (1-based), and how to check them. A worker reads them from `path`, or takes `data` as
-    sent when `path` is empty (a gzip file's chunks)."""
+    sent when `path` is empty (a gzip file's chunks). It sends back the first `max_findings` findings in
+    full and only counts the others."""
 
     source: int
     first_line: int
@@ -45,6 +44,7 @@ class Chunk:
     tokenizer: str
     path: str = ""
     offset: int = 0
+    max_findings: int = 0
 
 
 def read_chunks(path: str, source: int, fmt: str, tokenizer: str, size: int = CHUNK_BYTES) -> Iterator[Chunk]:
@@ -94,8 +94,8 @@ class FileChangedError(ValueError):
 @dataclass
 class ChunkResult:
     """What one chunk holds. `valid` has (line, tokens, first trained token, digest) per valid example;
-    `invalid` has (line, first error code) per invalid one; `findings` the first MAX_CHUNK_FINDINGS
-    findings in full."""
+    `invalid` has (line, first error code) per invalid one; `findings` the first `limit` findings in
+    full (`counts` counts them all)."""
 
     valid: list[tuple[int, int, int, int]] = field(default_factory=list)
     invalid: list[tuple[int, str]] = field(default_factory=list)
@@ -103,11 +103,16 @@ class ChunkResult:
     findings: list[tuple[int, Finding]] = field(default_factory=list)
     counts: Counter = field(default_factory=Counter)
     labels: dict[str, Counter] = field(default_factory=dict)
+    limit: int = 0
 
-    def note(self, line: int, finding: Finding) -> None:
-        self.counts[finding.code] += 1
-        if len(self.findings) < MAX_CHUNK_FINDINGS:
-            self.findings.append((line, finding))
+    def note(self, line: int, findings: list[Finding]) -> None:
+        """Count a line's findings, and keep them in full while fewer than `limit` are kept. A line's
+        findings are kept together, so the findings kept are exactly those of the chunk's first lines."""
+        keep = len(self.findings) < self.limit
+        for finding in findings:
+            self.counts[finding.code] += 1
+            if keep:
+                self.findings.append((line, finding))
 
 
 _counters: dict[str, ChatTokenCounter] = {}
@@ -125,7 +130,7 @@ def check_chunk(chunk: Chunk) -> ChunkResult:
     """Check every line of a chunk: parse, apply the rules, count the tokens of the valid examples."""
     counter = _counter(chunk.tokenizer)
     classifier = chunk.fmt == "classifier"
-    result = ChunkResult()
+    result = ChunkResult(limit=chunk.max_findings)
     lines = chunk.data.split(b"\n")
     if chunk.data.endswith(b"\n"):
         lines.pop()
@@ -133,13 +138,11 @@ def check_chunk(chunk: Chunk) -> ChunkResult:
         number = chunk.first_line + offset
         if not raw.strip():
             result.blank.append(number)
-            result.note(number, Finding("W_BLANK_LINE", (), "a blank line; trainers skip or refuse it"))
+            result.note(number, [Finding("W_BLANK_LINE", (), "a blank line; trainers skip or refuse it")])
             continue
         example, findings = _parse(raw)
         if not findings:
             findings = check_classifier(example) if classifier else check_chat(example)
-        for finding in findings:
-            result.note(number, finding)
         error = next((finding.code for finding in findings if finding.severity == "error"), None)
         if error is None:
             try:
@@ -150,7 +153,8 @@ def check_chunk(chunk: Chunk) -> ChunkResult:
                 )
             except TokenizerRefused as refused:
                 error = "E_TOKENIZER"
-                result.note(number, Finding(error, (), str(refused)))
+                findings.append(Finding(error, (), str(refused)))
+        result.note(number, findings)
         if error is not None:
             result.invalid.append((number, error))
             continue

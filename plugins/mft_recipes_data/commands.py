@@ -7,8 +7,7 @@ from typing import Any
 
 import click
 
-from mft_recipes import InputFile
-from mft_recipes.cli import EXIT_INVALID, fail, plural, print_json
+from mft_recipes import EXIT_INVALID, InputFile, fail, plural, print_json
 
 # Files smaller than this are checked before a progress bar would be worth drawing.
 PROGRESS_MIN_BYTES = 16 << 20
@@ -62,7 +61,7 @@ def data() -> None:
     type=click.IntRange(min=0),
     default=1000,
     show_default=True,
-    help="Problems listed per file; the rest are counted.",
+    help="Problems listed per file (the first N by line, in text and --json); the rest are counted.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (schemas/data-check.schema.json).")
 def check(
@@ -83,8 +82,8 @@ def check(
 
     Exit 1 when any example is invalid (warnings do not fail), 2 on a usage error.
     """
-    from mft_recipes.recipes import ParameterError, parse_overrides
-    from mft_recipes_data.check import CheckError, check_files
+    from mft_recipes import ParameterError, parse_overrides
+    from mft_recipes_data.check import CheckError, CheckOptions, check_files
     from mft_recipes_data.report import print_report
 
     if overrides and recipe is None:
@@ -98,8 +97,7 @@ def check(
     _writable(**{"--write-clean": write_clean})
     try:
         with _ProgressBar(paths, enabled=not as_json) as progress:
-            report = check_files(
-                paths,
+            options = CheckOptions(
                 model=model,
                 recipe=recipe,
                 overrides=parsed,
@@ -109,9 +107,9 @@ def check(
                 platform=platform,
                 write_clean=write_clean,
                 jobs=jobs,
-                progress=progress,
                 max_problems=max_problems,
             )
+            report = check_files(paths, options, progress=progress)
     except CheckError as error:
         fail(str(error))
     except OSError as error:
@@ -201,7 +199,7 @@ def _delimiter(ctx: click.Context, param: click.Parameter, value: str | None) ->
 
 def _writable(**outputs: str | None) -> None:
     """Refuse (exit 2) an output that cannot be written, before any work is done."""
-    from mft_recipes.output import why_unwritable
+    from mft_recipes import why_unwritable
 
     for option, path in outputs.items():
         reason = why_unwritable(path) if path is not None else None

@@ -31,8 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Protocol
 
-from mft_recipes.cli import plural
-from mft_recipes.problems import format_path
+from mft_recipes import format_path, plural
 from mft_recipes_data.files import GZIP_ERRORS, UsageError, clash, is_gzip, iter_json_array, open_data
 from mft_recipes_data.rules import check_chat, check_classifier
 
@@ -417,7 +416,7 @@ def convert_file(
 ) -> ConvertResult:
     """Convert every record of `source` with `mapping` into JSONL at `output` (written atomically, and
     not at all when the conversion fails)."""
-    from mft_recipes.output import atomic_writer
+    from mft_recipes import atomic_writer
 
     refused = clash([source], {"-o": output})
     if refused:

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import click
 
-from mft_recipes.cli import plural
-from mft_recipes.problems import format_path
+from mft_recipes import format_path, plural
 from mft_recipes_data.check import CheckReport, FileReport, token_stats
 
 
@@ -19,9 +18,10 @@ def print_report(report: CheckReport) -> None:
                 err=True,
             )
         if file_report.problems_omitted:
+            total = sum(file_report.problem_counts.values())
             click.echo(
                 f"{file_report.file}: {plural(file_report.problems_omitted, 'more problem')} not listed "
-                "(--max-problems N, or --json)",
+                f"(counted by code below; --max-problems {total} lists them all)",
                 err=True,
             )
     for file_report in report.files:

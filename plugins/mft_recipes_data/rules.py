@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from mft_recipes.problems import KeyPath
+from mft_recipes import KeyPath
 
 # code → (severity, what it means). Codes are stable: scripts and the JSON output rely on them.
 CODES: dict[str, tuple[str, str]] = {
@@ -50,6 +50,10 @@ CODES: dict[str, tuple[str, str]] = {
     "E_LABEL_VALUE": ("error", "a label that is not a non-empty string or a list of them"),
     "E_TOKENIZER": ("error", "the model's tokenizer cannot encode the example"),
     "E_EMPTY_FILE": ("error", "a file without a single example"),
+    "E_NOTHING_TRAINS": (
+        "error",
+        "a training file none of whose valid examples would train (over sequence_len, every answer at weight 0)",
+    ),
     "E_JSON_ARRAY": ("error", "the file is one JSON array, not JSON Lines (one example per line)"),
     "E_OTHER_FORMAT": ("error", "ShareGPT or Alpaca records: `data convert --from` turns them into chat"),
     "E_GZIP": ("error", "a gzip file whose stream is damaged or truncated"),
@@ -59,7 +63,10 @@ CODES: dict[str, tuple[str, str]] = {
         "over La Plateforme's size limit (a warning unless checking for La Plateforme)",
     ),
     "W_BLANK_LINE": ("warning", "a blank line (skipped by --write-clean)"),
-    "W_UNKNOWN_KEY": ("warning", "a key the format does not define (trainers ignore it)"),
+    "W_UNKNOWN_KEY": (
+        "warning",
+        "a key the format does not define: the trainers drop it (it is not counted)",
+    ),
     "W_NO_TRAINED_TURN": ("warning", "every assistant message has weight 0: the example trains nothing"),
     "W_DUPLICATE": ("warning", "the same line as an earlier example (an exact duplicate)"),
     "W_TOO_LONG": ("warning", "longer than the recipe's sequence_len (dropped or truncated by the trainer)"),
@@ -424,7 +431,9 @@ def _tool_names(example: dict[str, Any]) -> tuple[set[str], list[Finding]]:
 def _unknown_keys(mapping: dict[str, Any], known: frozenset[str], path: KeyPath) -> list[Finding]:
     return [
         Finding(
-            "W_UNKNOWN_KEY", (*path, str(key)), f"unknown key {key!r:.40} (known: {', '.join(sorted(known))})"
+            "W_UNKNOWN_KEY",
+            (*path, str(key)),
+            f"unknown key {key!r:.40}, which the trainers drop (known: {', '.join(sorted(known))})",
         )
         for key in mapping
         if key not in known

@@ -6,6 +6,8 @@ there are no labels) lines are shuffled with the seed, and a line's key is its r
 stratum's size. Validation takes the lowest keys, so any number of validation examples is spread over
 the labels in proportion to their counts; under a byte limit it takes the longest such prefix that fits.
 Two passes over the file (one to read labels and sizes, one to write) keep memory to a few numbers per line.
+The training file keeps one example at least that trains (not every answer at weight 0): validation passes
+over the last one.
 
 The input is checked first, by `data check`'s own rules and tokenizer: a split of invalid examples would
 spread them over both files, and one that exits 0 must leave two files the check accepts.
@@ -20,8 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mft_recipes.cli import plural
-from mft_recipes_data.check import SIZE_LIMITS, CheckReport, check_files
+from mft_recipes import plural
+from mft_recipes_data.check import SIZE_LIMITS, CheckOptions, CheckReport, check_files
 from mft_recipes_data.files import UsageError, clash, open_data
 
 
@@ -69,7 +71,7 @@ def split_file(
     `platform` caps the validation file at La Plateforme's 1 MB (or `max_validation_bytes`). The input
     must pass `data check` as `fmt` examples (checked with `jobs` workers).
     """
-    from mft_recipes.output import atomic_writer
+    from mft_recipes import atomic_writer
 
     source = Path(source)
     refused = clash([source], {"--train": train, "--validation": validation})
@@ -78,7 +80,10 @@ def split_file(
     if count is None and (fraction is None or not 0 < fraction < 1):
         raise UsageError(f"the validation fraction must be between 0 and 1, got {fraction}")
     byte_limit = max_validation_bytes or (SIZE_LIMITS["validation"] if platform else None)
-    _refuse_invalid(check_files([source], fmt=fmt, jobs=jobs, max_problems=100), fmt)
+    report = check_files([source], CheckOptions(fmt=fmt, jobs=jobs, max_problems=100))
+    _refuse_invalid(report, fmt)
+    # Per example (every line is a valid one now): where its first trained token is, 0 when it has none.
+    trained_from = report.files[0].trained_from
 
     strata = _read_strata(source, stratify)
     sizes = strata.sizes
@@ -89,16 +94,20 @@ def split_file(
     order = _stratified_order(strata.numbers, seed)
     chosen = bytearray(lines)
     used = taken = 0
+    trainable = sum(1 for first in trained_from if first)
     result = SplitResult(str(train), str(validation), seed, strata.target)
     for index in order:
         if taken == wanted:
             break
+        if trained_from[index] and trainable == 1:
+            continue  # the last example that trains stays in the training file
         if byte_limit is not None and used + sizes[index] > byte_limit:
             result.limited_by_size = True
             break
         chosen[index] = 1
         used += sizes[index]
         taken += 1
+        trainable -= bool(trained_from[index])
     if taken == 0:
         raise SplitError(f"no example fits in a {byte_limit:,}-byte validation file")
     names = {number: name for name, number in strata.names.items()} if strata.target is not None else None

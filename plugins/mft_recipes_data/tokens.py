@@ -17,12 +17,11 @@ them: building mistral-common's pydantic messages would cost more than the check
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from mft_recipes_catalogue.chat_format import TOKENIZER_FILES
 
-if TYPE_CHECKING:
-    from mft_recipes.host import Registry
+from mft_recipes import Architectures, get_architectures
 
 TOKENIZER_MODELS = {
     "v1": "Mistral 7B v0.1, Mixtral 8x7B",
@@ -64,9 +63,10 @@ class TokenizerChoice:
         return f"{what} for {self.model}" + ("" if self.exact else " (approximate: a newer tokenizer)")
 
 
-def choose_tokenizer(model: str | None, registry: Registry | None = None) -> TokenizerChoice:
-    """The tokenizer for a model: a catalogue architecture or hub id, a local model folder, a La
-    Plateforme model name, or a tokenizer version (v1, v3, tekken). None gives the v3 tokenizer."""
+def choose_tokenizer(model: str | None, architectures: Architectures | None = None) -> TokenizerChoice:
+    """The tokenizer for a model: a catalogue architecture or hub id (among `architectures`, by default
+    the registered ones), a local model folder, a La Plateforme model name, or a tokenizer version (v1,
+    v3, tekken). None gives the v3 tokenizer."""
     if model is None:
         return TokenizerChoice(DEFAULT_TOKENIZER, None)
     if model in TOKENIZER_FILES:
@@ -74,14 +74,11 @@ def choose_tokenizer(model: str | None, registry: Registry | None = None) -> Tok
     if model in PLATFORM_MODELS:
         version, exact = PLATFORM_MODELS[model]
         return TokenizerChoice(version, model, exact)
-    if registry is None:
-        from mft_recipes.host import get_registry
-
-        registry = get_registry()
-    architecture = registry.find_architecture(model)
+    architectures = architectures if architectures is not None else get_architectures()
+    architecture = architectures.find(model)
     if architecture is None or architecture.tokenizer not in TOKENIZER_FILES:
         raise UnknownModelError(
-            f"unknown model {model!r}: give an architecture ({', '.join(sorted(registry.architectures))}), "
+            f"unknown model {model!r}: give an architecture ({', '.join(sorted(architectures))}), "
             f"its hub id, a local model folder with config.json, a La Plateforme model "
             f"({', '.join(sorted(PLATFORM_MODELS))}) or a tokenizer version (v1, v3, tekken)"
         )

@@ -8,10 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from mft_recipes.host import Registry
+from typing import Any
 
 
 class RecipeSettingsError(ValueError):
@@ -89,6 +86,28 @@ def axolotl_fate(settings: TrainingSettings, tokens: int, trained_from: int) -> 
     return fate
 
 
+def trains(settings: TrainingSettings | None, tokens: int, trained_from: int) -> bool:
+    """Whether an example puts at least one token into the loss: axolotl keeps it (`axolotl_fate`) and
+    its first trained token is within what is kept. Without a recipe: whether any token is trained."""
+    if settings is None:
+        return trained_from > 0
+    if axolotl_fate(settings, tokens, trained_from) not in (KEPT, TRUNCATED):
+        return False
+    limit = settings.sequence_len
+    return trained_from > 0 and (limit is None or trained_from < limit)
+
+
+def kept_tokens(settings: TrainingSettings, examples: list[tuple[int, int]]) -> list[int]:
+    """The tokens of each example axolotl keeps (`axolotl_fate`), as it keeps them (cut to
+    sequence_len), before val_set_size is held out. `examples` are (tokens, first trained token) pairs."""
+    limit = settings.sequence_len
+    return [
+        tokens if limit is None else min(tokens, limit)
+        for tokens, trained_from in examples
+        if axolotl_fate(settings, tokens, trained_from) in (KEPT, TRUNCATED)
+    ]
+
+
 def estimate_epoch(settings: TrainingSettings, examples: list[tuple[int, int]]) -> EpochEstimate:
     """Examples over sequence_len, examples axolotl drops for training nothing, and the training examples,
     tokens and optimizer steps of one epoch. `examples` are (tokens, first trained token) pairs.
@@ -103,9 +122,10 @@ def estimate_epoch(settings: TrainingSettings, examples: list[tuple[int, int]]) 
     if limit is None:
         return EpochEstimate(0, 0, None, None, None, None)
     over = sum(1 for tokens, _ in examples if tokens > limit)
-    fates = [(axolotl_fate(settings, tokens, trained_from), tokens) for tokens, trained_from in examples]
-    kept = [min(tokens, limit) for fate, tokens in fates if fate in (KEPT, TRUNCATED)]
-    untrained = sum(1 for fate, _ in fates if fate == UNTRAINED)
+    untrained = sum(
+        1 for tokens, trained_from in examples if axolotl_fate(settings, tokens, trained_from) == UNTRAINED
+    )
+    kept = kept_tokens(settings, examples)
     held_out = settings.val_set_size if settings.val_set_size >= 1 else len(kept) * settings.val_set_size
     train_fraction = 1 - held_out / len(kept) if kept else 0.0
     examples_per_epoch = round(len(kept) * train_fraction)
@@ -122,24 +142,19 @@ def estimate_epoch(settings: TrainingSettings, examples: list[tuple[int, int]]) 
     return EpochEstimate(over, untrained, examples_per_epoch, tokens, steps, total)
 
 
-def recipe_settings(
-    name: str, overrides: dict[str, Any], registry: Registry
-) -> tuple[TrainingSettings, str | None]:
+def recipe_settings(name: str, overrides: dict[str, Any]) -> tuple[TrainingSettings, str | None]:
     """The training settings of recipe `name` rendered with `overrides`, and the model name the data's
     tokenizer follows (a La Plateforme model in the document, else the recipe's architecture).
 
     Required parameters the overrides leave out (the dataset path, label names) cannot change these
     settings: they get the placeholders `plan` renders with."""
-    from mft_recipes_plan.rendering import render_for_plan
+    from mft_recipes import ParameterError, RenderError, get_recipes, render_document
 
-    from mft_recipes.recipes import ParameterError
-    from mft_recipes.render import RenderError
-
-    recipe = registry.recipes.get(name)
+    recipe = get_recipes().get(name)
     if recipe is None:
-        raise RecipeSettingsError(f"no recipe {name!r}; recipes: {', '.join(sorted(registry.recipes))}")
+        raise RecipeSettingsError(f"no recipe {name!r}; recipes: {', '.join(sorted(get_recipes()))}")
     try:
-        rendered = render_for_plan(recipe, overrides, registry)
+        rendered = render_document(recipe, overrides, placeholders=True)
     except (ParameterError, RenderError) as error:
         raise RecipeSettingsError(f"recipe {name!r} does not render: {error}") from error
     document = rendered.document

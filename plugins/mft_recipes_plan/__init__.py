@@ -7,9 +7,10 @@ Pure arithmetic (docs/plan.md): nothing heavy is imported, so `list` and `render
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from mft_recipes.hookspecs import hookimpl
+from mft_recipes import Architectures, Recipe, RenderedDocument, Target, hookimpl
 
 
 @hookimpl
@@ -19,28 +20,35 @@ def register_commands(cli: Any) -> None:
     cli.add_command(plan_command)
 
 
-# (recipe name, recipe file, registry id) → facts: `list` asks for every recipe, `show` again.
+# (recipe name, recipe file, id of the registry's architectures) → facts: `list` asks for every recipe,
+# `show` again.
 _FACTS: dict[tuple[str, str, int], dict[str, str]] = {}
 
 
 @hookimpl
-def recipe_facts(recipe: Any, registry: Any) -> dict[str, str] | None:
-    key = (recipe.name, recipe.source, id(registry))
+def recipe_facts(
+    recipe: Recipe,
+    target: Target,
+    architectures: Architectures,
+    render: Callable[[dict[str, Any]], RenderedDocument],
+) -> dict[str, str] | None:
+    key = (recipe.name, recipe.source, id(architectures))
     if key not in _FACTS:
-        _FACTS[key] = short_plan(recipe, registry)
+        _FACTS[key] = short_plan(target, architectures, render)
     return dict(_FACTS[key])
 
 
-def short_plan(recipe: Any, registry: Any) -> dict[str, str]:
-    """The plan of a recipe with its defaults on its own hardware, in three short facts."""
+def short_plan(
+    target: Target, architectures: Architectures, render: Callable[[dict[str, Any]], RenderedDocument]
+) -> dict[str, str]:
+    """The plan of a recipe (rendered by `render(overrides)`) with its defaults on its own hardware, in
+    three short facts."""
     from mft_recipes_plan.plan import PLANNED_KINDS, PlanOptions, plan_rendered
-    from mft_recipes_plan.rendering import render_for_plan
 
-    target = registry.targets.get(recipe.target)
-    if target is None or target.kind not in PLANNED_KINDS:
+    if target.kind not in PLANNED_KINDS:
         return {}
     try:
-        plan = plan_rendered(render_for_plan(recipe, {}, registry), PlanOptions(), registry)
+        plan = plan_rendered(render({}), PlanOptions(), architectures)
     except Exception as error:  # a fact that cannot be computed is shown, not fatal to `list`
         return {"plan": f"unavailable: {error}"}
     if plan.memory is None or plan.counts is None:
@@ -59,17 +67,16 @@ def _short(count: int) -> str:
 
 
 @hookimpl
-def render_warnings(rendered: Any) -> list[str] | None:
+def render_warnings(rendered: RenderedDocument, architectures: Architectures) -> list[str] | None:
     """Warn when the rendered document does not fit the hardware its recipe names."""
     if rendered.target.kind != "axolotl":
         return None
     if rendered.parameters.get("device") == "cpu":
         return None  # a CPU smoke-test run (the axolotl CPU profile) is not meant for the recipe's GPUs
-    from mft_recipes.host import get_registry
     from mft_recipes_plan.plan import PlanOptions, plan_rendered
 
     try:
-        plan = plan_rendered(rendered, PlanOptions(), get_registry())
+        plan = plan_rendered(rendered, PlanOptions(), architectures)
     except Exception as error:
         return [f"plan: cannot plan this document: {error}"]
     shortfall = plan.shortfall()

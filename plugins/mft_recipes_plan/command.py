@@ -10,7 +10,6 @@ import click
 
 from mft_recipes import InputFile
 from mft_recipes_plan.plan import Plan, PlanError, PlanOptions, ServingQuestion, plan_rendered
-from mft_recipes_plan.rendering import render_for_plan
 
 # The suffixes a token count may carry: thousand, million, billion.
 TOKEN_SCALES = {"k": 10**3, "K": 10**3, "M": 10**6, "B": 10**9}
@@ -118,9 +117,18 @@ def plan_command(
     mft-recipes plan mistral-7b-lora sequence_len=4096 --data train.jsonl --json
     mft-recipes plan mistral-7b-qlora --requests-per-month 500000 --api-price-per-mtoken 0.25
     """
-    from mft_recipes.cli import EXIT_INVALID, EXIT_USAGE, fail, print_json, recipe_or_fail, registry
-    from mft_recipes.recipes import ParameterError, parse_overrides
-    from mft_recipes.render import RenderError
+    from mft_recipes import (
+        EXIT_INVALID,
+        EXIT_USAGE,
+        ParameterError,
+        RenderError,
+        fail,
+        get_architectures,
+        parse_overrides,
+        print_json,
+        recipe_or_fail,
+        render_document,
+    )
     from mft_recipes_plan.gpus import GpuTableError, InvalidGpuTable, load_gpu_table
 
     if options["gpu"] == "list":
@@ -138,13 +146,13 @@ def plan_command(
     serving = _serving_question(options)
     try:
         parsed = parse_overrides(overrides)
-        rendered = render_for_plan(recipe, parsed, registry())
+        rendered = render_document(recipe, parsed, placeholders=True)
     except (ParameterError, RenderError) as error:
         fail(str(error))
     if data_files:
         options["tokens"] = _count_data_tokens(list(data_files), recipe.name, parsed)
     try:
-        plan = plan_rendered(rendered, PlanOptions(**options, serving=serving), registry())
+        plan = plan_rendered(rendered, PlanOptions(**options, serving=serving), get_architectures())
     except InvalidGpuTable as error:
         fail(str(error), EXIT_INVALID)
     except (PlanError, GpuTableError, ValueError) as error:
@@ -162,7 +170,7 @@ def plan_command(
 def _serving_question(options: dict[str, Any]) -> ServingQuestion | None:
     """The serving options, taken out of `options`: the question when the load and the API price are
     both given, None when neither is; one without the other is a usage error."""
-    from mft_recipes.cli import fail
+    from mft_recipes import fail
 
     load, price = options.pop("requests_per_month"), options.pop("api_usd_per_mtoken")
     per_request, gpu, speed = (
@@ -174,11 +182,12 @@ def _serving_question(options: dict[str, Any]) -> ServingQuestion | None:
 
 
 def _count_data_tokens(paths: list[str], recipe: str, overrides: dict[str, Any]) -> int:
-    """Exact token count of the training files, by the data checker (mistral-common tokenizers)."""
-    from mft_recipes.cli import EXIT_INVALID, fail, plural
+    """The tokens the recipe trains on in the training files, by the data checker (mistral-common's
+    tokenizers) with its per-example verdict: the examples axolotl keeps, as it keeps them."""
+    from mft_recipes import EXIT_INVALID, fail, plural
 
     try:
-        from mft_recipes_data.check import CheckError, check_files
+        from mft_recipes_data.check import CheckError, CheckOptions, check_files
     except ImportError as error:
         fail(
             f"--data needs the data checker (mft_recipes_data.check), which failed to import: {error}; "
@@ -186,18 +195,30 @@ def _count_data_tokens(paths: list[str], recipe: str, overrides: dict[str, Any])
         )
         raise AssertionError from error  # fail() exits
     try:
-        report = check_files(paths, recipe=recipe, overrides=overrides)
+        report = check_files(paths, CheckOptions(recipe=recipe, overrides=overrides))
     except CheckError as error:  # what data check itself calls a usage error: no mistral-common, ...
         fail(f"--data: {error}")
     except ValueError as error:
         fail(f"--data: {error}", EXIT_INVALID)
+    see = f"see `mft-recipes data check {' '.join(paths)} --recipe {recipe}`"
+    nothing = [str(problem) for problem in report.problems if problem.code == "E_NOTHING_TRAINS"]
+    if nothing:
+        fail(f"--data: {'; '.join(nothing)} ({see})", EXIT_INVALID)
     if not report.valid:
         click.echo(
-            f"mft-recipes: warning: {plural(len(report.problems), 'problem')} in the data (see `mft-recipes data "
-            f"check {' '.join(paths)}`); planning with the {report.valid_examples:,} valid examples",
+            f"mft-recipes: warning: {plural(len(report.problems), 'problem')} in the data ({see}); "
+            f"planning with the {report.valid_examples:,} valid examples",
             err=True,
         )
-    return int(report.total_tokens)
+    epoch = report.epoch
+    if epoch is not None and report.trained_tokens < report.total_tokens:
+        click.echo(
+            f"mft-recipes: warning: planning with the {report.trained_tokens:,} tokens axolotl trains on, not "
+            f"the {report.total_tokens:,} of the valid examples: {epoch.over_sequence_len:,} over "
+            f"sequence_len, {epoch.without_trained_tokens:,} left with no trained token ({see})",
+            err=True,
+        )
+    return int(report.trained_tokens)
 
 
 def _gib(value: float | None) -> str:
@@ -288,7 +309,7 @@ def _print_plan(plan: Plan) -> None:
 
 
 def _print_gpu_table(table: dict[str, Any], as_json: bool) -> None:
-    from mft_recipes.cli import print_json
+    from mft_recipes import print_json
 
     if (
         as_json
@@ -320,8 +341,7 @@ def _plot_format(path: str) -> str:
     error (no matplotlib, an extension it does not write, a path that cannot be written), before any work."""
     from pathlib import Path
 
-    from mft_recipes.cli import fail
-    from mft_recipes.output import why_unwritable
+    from mft_recipes import fail, why_unwritable
 
     try:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -339,8 +359,7 @@ def _plot_format(path: str) -> str:
 
 def _plot(plan: Plan, path: str, fmt: str) -> None:
     """The memory breakdown as one stacked bar against the GPU's memory, written atomically."""
-    from mft_recipes.cli import fail
-    from mft_recipes.output import atomic_writer, why_write_failed
+    from mft_recipes import atomic_writer, fail, why_write_failed
 
     if plan.memory is None or plan.gpu is None:
         fail(f"--plot: recipe {plan.recipe} has no memory plan (hosted training)")

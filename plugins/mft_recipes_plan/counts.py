@@ -17,8 +17,9 @@ document trains is then worked out the way the pinned stack (axolotl 0.19, peft 
   `freeze_layers_except`: each pattern `re.match`ed at the start of the name, dots literal).
 
 A LoRA pair on a weight of shape (out, in) adds r·(in + out) parameters; on a 3-D expert parameter of
-shape (E, a, b) it adds E·r·(a + b). The formulas are checked against peft's own count on the meta device
-(tests/plan and the axolotl tier), and against FACTS section 3.
+shape (E, a, b) it adds E·r·(a + b). The formulas are checked against peft's own count on the meta device:
+on small models of every document shape (tests/plan/test_counts_against_peft.py) and on the published
+configs of the three models (tests/truth/test_truth_architecture.py), both in the axolotl tier.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
-from mft_recipes.architectures import Architecture
+from mft_recipes import Architecture
 
 # peft's renaming of Mixtral's checkpoint targets (peft/utils/transformers_weight_conversion.py,
 # _MOE_TARGET_MODULE_MAPPING and _MOE_FUSED_TARGETS).
@@ -92,7 +93,7 @@ class Adapter:
 class ParameterCount:
     """What a document trains, counted exactly.
 
-    `total` is the base model (FACTS' "total params"); `peft_total` is what peft reports as all
+    `total` is the base model; `peft_total` is what peft reports as all
     parameters once adapters are attached (base + adapters + modules_to_save copies). `trainable` is
     what has requires_grad. `groups` breaks the base model down, `trainable_groups` the trainable part.
     """

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from mft_recipes.architectures import Architecture
+from mft_recipes import Architecture
 from mft_recipes_plan.counts import BaseTensor, ParameterCount, base_tensors
 
 GIB = 2**30

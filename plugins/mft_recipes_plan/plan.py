@@ -12,8 +12,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
-from mft_recipes.architectures import Architecture
-from mft_recipes.render import RenderedDocument
+from mft_recipes import Architecture, Architectures, RenderedDocument
 from mft_recipes_plan.counts import ParameterCount, active_parameters, count_parameters
 from mft_recipes_plan.gpus import Gpu, find_gpu, load_gpu_table
 from mft_recipes_plan.memory import GIB, MemoryEstimate, TrainingSetup, estimate_memory
@@ -25,7 +24,9 @@ PLANNED_KINDS = {"axolotl": "axolotl", "la-plateforme-job": "La Plateforme job"}
 # Assumptions, printed with every plan and overridable with --mfu; benchmarks/gpu_memory.py measures it.
 DEFAULT_MFU = {"full": 0.40, "lora": 0.40, "qlora": 0.30}
 MOE_MFU_FACTOR = 0.5
-# La Plateforme's documented fees (FACTS 6); it publishes no per-token training price.
+# La Plateforme's documented fees: "Every fine-tuning job comes with a minimum fee of $4, and there's a
+# monthly storage fee of $2 for each model" (docs.mistral.ai, capabilities/finetuning). It publishes no
+# per-token training price.
 PLATFORM_MINIMUM_USD = 4.0
 PLATFORM_STORAGE_USD_PER_MONTH = 2.0
 # Serving: hours an always-on server runs in a month, vLLM's default gpu_memory_utilization, room for
@@ -187,11 +188,12 @@ def _total_of(architecture: Architecture | None) -> int | None:
     return count_parameters(architecture, {}).total
 
 
-def plan_rendered(rendered: RenderedDocument, options: PlanOptions, registry: Any) -> Plan:
-    """The plan of a rendered document on the GPUs `options` name (default: the recipe's hardware)."""
+def plan_rendered(rendered: RenderedDocument, options: PlanOptions, architectures: Architectures) -> Plan:
+    """The plan of a rendered document on the GPUs `options` name (default: the recipe's hardware); its
+    architecture is the one its `base_model` names, else its recipe's."""
     recipe = rendered.recipe
     document = rendered.document
-    architecture = _architecture_of(rendered, registry)
+    architecture = _architecture_of(rendered, architectures)
     table = load_gpu_table(options.gpu_table)
     if rendered.target.kind not in PLANNED_KINDS:
         raise PlanError(
@@ -250,13 +252,13 @@ def machine_ram_gib() -> float:
     return ram / GIB
 
 
-def _architecture_of(rendered: RenderedDocument, registry: Any) -> Architecture | None:
+def _architecture_of(rendered: RenderedDocument, architectures: Architectures) -> Architecture | None:
     base_model = rendered.document.get("base_model")
     if isinstance(base_model, str):
-        found = registry.find_architecture(base_model)
+        found = architectures.find(base_model)
         if found is not None:
             return found
-    return registry.architectures.get(rendered.recipe.model)
+    return architectures.get(rendered.recipe.model)
 
 
 def flops_per_token(architecture: Architecture, counts: ParameterCount, setup: TrainingSetup) -> float:

@@ -10,9 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mft_recipes.documents import DocumentKind
-from mft_recipes.hookspecs import hookimpl
-from mft_recipes.render import Target
+from mft_recipes import DocumentKind, Target, hookimpl
 from mft_recipes_platform.payload import GENERATORS, KIND, VALIDATORS
 
 

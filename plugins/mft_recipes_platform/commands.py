@@ -19,7 +19,7 @@ from typing import Any
 
 import click
 
-from mft_recipes.cli import EXIT_INVALID, EXIT_USAGE, fail, print_json, recipe_or_fail, registry
+from mft_recipes import EXIT_INVALID, EXIT_USAGE, fail, print_json, recipe_or_fail
 from mft_recipes_platform.api import SERVER_URL_VARIABLE, PlatformAPI, Redactor, read_api_key, url_problem
 from mft_recipes_platform.follow import FollowResult, checkpoint_line, cost_line, follow_job
 from mft_recipes_platform.retries import PlatformError, PlatformUsageError, RetryPolicy
@@ -192,7 +192,7 @@ def submit(
     connection: Connection,
 ) -> None:
     """Check the data, upload it, and create a job from RECIPE (KEY=VALUE overrides as for `render`)."""
-    from mft_recipes.recipes import ParameterError, parse_overrides
+    from mft_recipes import ParameterError, parse_overrides
     from mft_recipes_platform import submit as flow
     from mft_recipes_platform.manifest import Manifest, default_manifest_path
 
@@ -200,7 +200,7 @@ def submit(
     api = None if dry_run else connection.api  # no key or SDK: said before the data check runs
     try:
         parsed = parse_overrides(overrides)
-        submission = flow.prepare(recipe, parsed, train, validation, registry(), dict(os.environ), say)
+        submission = flow.prepare(recipe, parsed, train, validation, dict(os.environ), say)
         record = Manifest.load(manifest or default_manifest_path())
     except ParameterError as error:
         fail(str(error))
@@ -213,7 +213,7 @@ def submit(
         for data_file in submission.files:
             known = record.upload(connection.server_url, data_file.sha256)
             data_file.file_id, data_file.reused = (known["file_id"], True) if known else (None, False)
-        flow.render_payload(submission, registry(), flow.file_ids(submission))
+        flow.render_payload(submission, flow.file_ids(submission))
         if as_json:
             print_json(submission.as_json())
         else:
@@ -227,7 +227,7 @@ def submit(
     result: FollowResult | None = None
     try:
         flow.upload_files(submission, api, record, say)
-        flow.render_payload(submission, registry(), flow.file_ids(submission))
+        flow.render_payload(submission, flow.file_ids(submission))
         flow.create_job(submission, api, record, new_job, dict(os.environ), say)
         job = submission.job or {}
         if submission.reused_job:
@@ -354,7 +354,7 @@ def list_jobs(status_filter: str | None, as_json: bool, connection: Connection) 
 def print_table(columns: tuple[str, ...], rows: list[list[Any]]) -> None:
     from rich.table import Table
 
-    from mft_recipes.cli import rich_console
+    from mft_recipes import rich_console
 
     table = Table(box=None, pad_edge=False)
     for column in columns:

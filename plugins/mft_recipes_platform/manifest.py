@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mft_recipes.output import write_text_atomic
+from mft_recipes import write_text_atomic
 
 DEFAULT_SERVER = "https://api.mistral.ai"
 MANIFEST_VARIABLE = "MFT_RECIPES_PLATFORM_MANIFEST"

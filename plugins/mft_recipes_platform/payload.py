@@ -11,14 +11,15 @@ import os
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from mft_recipes.problems import KeyPath, Problem
-from mft_recipes.render import Generator, RenderContext
-from mft_recipes.validation import ValidationContext, Validator
+from mft_recipes import Generator, KeyPath, Problem, RenderContext, ValidationContext, Validator
 
 KIND = "la-plateforme-job"
 WANDB_KEY_VARIABLE = "WANDB_API_KEY"
 
-# Base models Mistral's fine-tuning documentation names (FACTS 6); "ft:..." models are earlier results.
+# Base models Mistral's fine-tuning documentation names: its release note of 2024-07-24 (docs.mistral.ai,
+# "Fine-tuning support expanded to Codestral, Mistral NeMo, and Mistral Large 2") the first five, its
+# Classifier Factory page (capabilities/finetuning/classifier_factory) the Ministral models. "ft:..."
+# models are earlier results.
 DOCUMENTED_MODELS = (
     "open-mistral-7b",
     "mistral-small-latest",

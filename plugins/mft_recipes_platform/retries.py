@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from mft_recipes.cli import plural
+from mft_recipes import plural
 
 T = TypeVar("T")
 

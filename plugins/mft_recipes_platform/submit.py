@@ -16,8 +16,7 @@ from typing import Any
 
 from mft_recipes_data.files import is_gzip
 
-from mft_recipes.cli import plural
-from mft_recipes.recipes import Recipe
+from mft_recipes import Recipe, plural
 from mft_recipes_platform.api import PlatformAPI
 from mft_recipes_platform.manifest import Manifest, file_sha256, payload_sha256
 from mft_recipes_platform.payload import WANDB_KEY_VARIABLE, with_wandb_key
@@ -83,7 +82,6 @@ def prepare(
     overrides: dict[str, Any],
     train: Path,
     validation: Path | None,
-    registry: Any,
     environ: dict[str, str],
     say: Callable[[str], None],
 ) -> Submission:
@@ -120,8 +118,8 @@ def prepare(
         )
     submission = Submission(recipe, overrides, files)
     placeholders = file_ids(submission)
-    render_payload(submission, registry, placeholders)
-    check_data(submission, placeholders, registry, say)
+    render_payload(submission, placeholders)
+    check_data(submission, placeholders, say)
     if submission.payload.get("integrations") and not environ.get(WANDB_KEY_VARIABLE):
         raise SubmitError(
             f"the recipe logs to W&B (wandb_project is set) but {WANDB_KEY_VARIABLE} is not set; "
@@ -151,13 +149,12 @@ def file_ids(submission: Submission) -> dict[str, str]:
     return {f.role: f.file_id or f"{PLACEHOLDER_ID}-{f.role}" for f in submission.files}
 
 
-def render_payload(submission: Submission, registry: Any, ids: dict[str, str]) -> None:
+def render_payload(submission: Submission, ids: dict[str, str]) -> None:
     """Render the recipe with these file ids into `submission.payload`; refuse an invalid payload."""
-    from mft_recipes.recipes import ParameterError
-    from mft_recipes.render import RenderError, render_recipe
+    from mft_recipes import ParameterError, RenderError, render_document
 
     try:
-        rendered = render_recipe(submission.recipe, with_file_ids(submission.overrides, ids), registry)
+        rendered = render_document(submission.recipe, with_file_ids(submission.overrides, ids))
     except (ParameterError, RenderError) as error:
         raise SubmitError(str(error), code=2) from None
     if rendered.errors:
@@ -170,23 +167,20 @@ def with_file_ids(overrides: dict[str, Any], ids: dict[str, str]) -> dict[str, A
     return {**overrides, **{FILE_PARAMETERS[role]: file_id for role, file_id in ids.items()}}
 
 
-def check_data(
-    submission: Submission, ids: dict[str, str], registry: Any, say: Callable[[str], None]
-) -> None:
+def check_data(submission: Submission, ids: dict[str, str], say: Callable[[str], None]) -> None:
     """The data checker (plugin mft_recipes_data) with the recipe's tokenizer, format (chat or classifier)
     and La Plateforme's size limits; any error refuses the submit before anything is uploaded."""
-    from mft_recipes_data.check import CheckError, check_files
+    from mft_recipes_data.check import CheckError, CheckOptions, check_files
 
     files = submission.files
+    options = CheckOptions(
+        recipe=submission.recipe.name,
+        overrides=with_file_ids(submission.overrides, ids),
+        roles={str(f.path): f.role for f in files},
+        platform=True,
+    )
     try:
-        report = check_files(
-            [f.path for f in files],
-            recipe=submission.recipe.name,
-            overrides=with_file_ids(submission.overrides, ids),
-            roles={str(f.path): f.role for f in files},
-            platform=True,
-            registry=registry,
-        )
+        report = check_files([f.path for f in files], options)
     except CheckError as error:
         raise SubmitError(f"the data check could not run: {error}", code=2) from None
     for file_report in report.files:

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mft_recipes.hookspecs import hookimpl
-from mft_recipes.steps import Exporter
+from mft_recipes import Exporter, hookimpl
 
 
 def _export(adapter_dir: Any, **options: Any) -> dict[str, Any]:

@@ -27,6 +27,26 @@ class AdapterError(ValueError):
     """The folder is not an adapter this tool can read; the message says what is missing."""
 
 
+# What installs the libraries export and eval read, merge and serve adapters with.
+VLLM_EXTRA = "pip install 'mft-recipes[vllm]'"
+
+
+class MissingExtraError(RuntimeError):
+    """Libraries the `vllm` extra installs are missing; the message names them and the pip command."""
+
+
+def require(modules: tuple[str, ...], why: str) -> None:
+    """MissingExtraError, before any work, when one of `modules` is not installed; `why` says what needs
+    them ("merging an adapter")."""
+    from importlib.util import find_spec
+
+    missing = [module for module in modules if find_spec(module) is None]
+    if missing:
+        raise MissingExtraError(
+            f"{why} needs {', '.join(modules)}; not installed: {', '.join(missing)}: {VLLM_EXTRA}"
+        )
+
+
 @dataclass(frozen=True)
 class Reason:
     """One finding about the adapter. `blocks_lora` findings mean vLLM cannot load it as a LoRA adapter."""
@@ -91,6 +111,7 @@ def read_adapter(path: str | Path) -> Adapter:
 
 
 def _tensor_names(path: Path) -> list[str]:
+    require(("safetensors",), "reading an adapter's tensors")
     from safetensors import safe_open
 
     with safe_open(str(path), framework="numpy") as file:

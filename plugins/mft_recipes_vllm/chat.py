@@ -30,6 +30,8 @@ from mft_recipes_catalogue.chat_format import (
     tokenizer_path,
 )
 
+from mft_recipes import Architectures, get_architectures
+
 TEMPLATE_FILE = "chat_template.jinja"
 
 
@@ -57,17 +59,17 @@ def read_template(folder: str | Path) -> str | None:
     return None
 
 
-def find_chat_format(trained: str | Path | None, base: str, registry: Any = None) -> ChatFormat | None:
+def find_chat_format(
+    trained: str | Path | None, base: str, architectures: Architectures | None = None
+) -> ChatFormat | None:
     """The chat format of a trained adapter or model folder (`trained`) on `base`, or None when neither
-    carries a template and the base's tokenizer version is unknown."""
+    carries a template and the base's tokenizer version is unknown (among `architectures`, by default the
+    registered ones)."""
     for folder, source in ((trained, "the trained folder"), (base, "the base model")):
         if folder is not None and Path(folder).is_dir() and (template := read_template(folder)) is not None:
             return ChatFormat(template, f"{source} ({folder})", mistral_version_of(template))
-    if registry is None:
-        from mft_recipes.host import get_registry
-
-        registry = get_registry()
-    architecture = registry.find_architecture(base)
+    architectures = architectures if architectures is not None else get_architectures()
+    architecture = architectures.find(base)
     if architecture is None or architecture.tokenizer not in ("v1", "v3"):
         return None
     version = architecture.tokenizer

@@ -74,28 +74,38 @@ def export_command(
     \b
     mft-recipes export outputs/lora --base mistralai/Mistral-7B-v0.3
     """
-    from mft_recipes.cli import EXIT_INVALID, fail, print_json, registry
-    from mft_recipes_vllm.adapters import AdapterError
-    from mft_recipes_vllm.export import ExportRefused, MergeMismatch
+    from mft_recipes import EXIT_INVALID, fail, get_architectures, print_json
+    from mft_recipes_vllm.adapters import AdapterError, MissingExtraError
+    from mft_recipes_vllm.export import (
+        ExportRefused,
+        MergeMismatch,
+        export,
+        output_folder,
+        why_folder_unwritable,
+    )
     from mft_recipes_vllm.merge import MergeError
 
-    exporter = registry().exporters["vllm"]
+    folder = output_folder(adapter_dir, output)
+    if reason := why_folder_unwritable(folder):
+        fail(f"{'-o ' + output if output else folder}: cannot write the export there: {reason}")
     try:
         with stdout_to_stderr():
-            result = exporter.export(
+            result = export(
                 adapter_dir,
                 base=base,
                 merge=merge,
                 output=output,
                 serve_on=serve_on,
                 dtype=dtype,
-                registry=registry(),
+                architectures=get_architectures(),
             )
     except ExportRefused as refused:
         if as_json:
             print_json(refused.result)
         fail(str(refused), EXIT_INVALID)
         return
+    except MissingExtraError as error:
+        fail(f"export: {error}")
     except (AdapterError, MergeError, MergeMismatch, ValueError) as error:
         fail(str(error), EXIT_INVALID)
         return
@@ -221,7 +231,7 @@ def eval_command(
     from dataclasses import fields
     from pathlib import Path
 
-    from mft_recipes.cli import EXIT_INVALID, EXIT_USAGE, fail, print_json, registry
+    from mft_recipes import EXIT_INVALID, EXIT_USAGE, fail, get_metrics, print_json
     from mft_recipes_vllm.adapters import AdapterError
     from mft_recipes_vllm.engine import EngineSettings, EngineStartError
     from mft_recipes_vllm.eval_data import EvalError, EvalUsageError, read_labels
@@ -240,7 +250,7 @@ def eval_command(
                 data,
                 out,
                 EvalOptions(**options, labels=labels, settings=settings),
-                extra_metrics=list(registry().metrics.values()),
+                extra_metrics=list(get_metrics().values()),
             )
     except EvalUsageError as error:
         fail(str(error), EXIT_USAGE)

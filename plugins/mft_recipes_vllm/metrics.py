@@ -12,7 +12,7 @@ import string
 from collections import Counter
 from collections.abc import Sequence
 
-from mft_recipes.steps import Metric
+from mft_recipes import Metric
 
 LEVEL_SEPARATOR = ">"
 _ARTICLES = re.compile(r"\b(a|an|the)\b")

@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from mft_recipes.output import atomic_writer, write_text_atomic
+from mft_recipes import atomic_writer, write_text_atomic
 
 CHART = "chart.png"
 

@@ -15,7 +15,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from mft_recipes.output import write_text_atomic
+from mft_recipes import write_text_atomic
 from mft_recipes_vllm.eval_data import EvalUsageError
 
 PREDICTIONS, TIMINGS, RUN, METRICS = "predictions.jsonl", "timings.jsonl", "run.json", "metrics.json"

@@ -150,8 +150,24 @@ def test_mixtral_4bit_without_quantize_moe_experts_warns_with_the_expert_size() 
     found = validate_document(base_config(quantize_moe_experts=None), "axolotl", get_registry())
     [problem] = [p for p in found if p.code == "moe-experts-16bit"]
     assert problem.severity == "warning"
-    # 32 layers × 8 experts × 3 × 4096 × 14336 = 45.1 B parameters (FACTS section 2).
+    # Mixtral-8x7B-v0.1's config.json: 32 layers × 8 experts × 3 matrices (w1, w2, w3) × hidden 4096 ×
+    # intermediate 14336 = 45.1 B parameters.
     assert "45.1 B parameters" in problem.message
+    assert "set quantize_moe_experts: true" in problem.message
+
+
+def test_on_a_cpu_run_the_16bit_experts_warning_speaks_of_the_ram_not_of_quantize_moe_experts() -> None:
+    """The CPU profile leaves out quantize_moe_experts on purpose (it needs CUDA): telling the user to set
+    it contradicts the run. On a CPU run (float32, no bf16) the experts take 4 bytes a parameter of RAM."""
+    from tests.refusals import mft
+
+    result = mft("render", "mixtral-moe", "dataset=train.jsonl", "device=cpu")
+    assert result.exit_code == 0, result.output
+    [warning] = [line for line in result.stderr.splitlines() if "[moe-experts-16bit]" in line]
+    assert "this CPU run (device=cpu) leaves out quantize_moe_experts, which needs CUDA" in warning
+    assert "45.1 B parameters) stay float32, 168 GiB of RAM per process" in warning  # 45.1e9 × 4 / 2**30
+    assert "set quantize_moe_experts" not in warning
+    assert "quantize_moe_experts" not in result.stdout
 
 
 def test_the_16bit_experts_advice_leads_to_a_config_axolotl_accepts() -> None:
@@ -224,6 +240,51 @@ def test_deepspeed_batch_values_that_disagree_with_the_config() -> None:
         ("deepspeed", "train_micro_batch_size_per_gpu"),
         ("deepspeed", "train_batch_size"),
     }
+
+
+# DeepSpeed's own rule (deepspeed/runtime/config.py, _batch_assertion): train_batch_size = micro batch ×
+# gradient_accumulation_steps × GPUs. 2 × 4 × 2 GPUs = 16; the truth tier asks DeepSpeed itself.
+DEEPSPEED_FILE = {
+    "zero_optimization": {"stage": 2},
+    "train_micro_batch_size_per_gpu": 2,
+    "gradient_accumulation_steps": 4,
+    "train_batch_size": 16,
+}
+
+
+def test_a_deepspeed_file_gets_the_batch_check_of_a_section_in_a_config(tmp_path: Path) -> None:
+    from tests.refusals import mft
+
+    path = tmp_path / "ds.json"
+    path.write_text(json.dumps(DEEPSPEED_FILE, indent=2))
+    assert mft("validate", "--gpus", "2", str(path)).exit_code == 0
+    refused = mft("validate", "--gpus", "4", str(path))
+    assert refused.exit_code == 1, refused.output
+    assert (
+        f"{path}:7: error: train_batch_size: DeepSpeed's train_batch_size 16 is not "
+        "train_micro_batch_size_per_gpu × gradient_accumulation_steps (2 × 4) × 4 GPUs = 32" in refused.stderr
+    )
+    assert "[batch-mismatch]" in refused.stderr
+    path.write_text(json.dumps({**DEEPSPEED_FILE, "train_batch_size": 20}))
+    assert "for any whole number of GPUs" in mft("validate", str(path)).stderr
+    path.write_text(
+        json.dumps({**DEEPSPEED_FILE, "gradient_accumulation_steps": 128, "train_batch_size": "auto"})
+    )
+    assert (
+        "warning: gradient_accumulation_steps: micro batch 2 × gradient_accumulation_steps 128 × 8 GPUs"
+        in (mft("validate", "--gpus", "8", str(path)).stderr)
+    )
+    section = {key: value for key, value in DEEPSPEED_FILE.items() if key != "train_micro_batch_size_per_gpu"}
+    config = base_config(
+        adapter="lora",
+        load_in_4bit=None,
+        quantize_moe_experts=None,
+        micro_batch_size=2,
+        gradient_accumulation_steps=4,
+        deepspeed=section,
+    )
+    assert "batch-mismatch" not in codes(config, gpus=2)
+    assert codes(config, gpus=4)["batch-mismatch"] == "error"
 
 
 def test_a_global_batch_that_makes_no_sense_warns_only_with_the_gpus_counted() -> None:

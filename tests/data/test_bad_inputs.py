@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import Result
-from mft_recipes_data.check import check_files
+from mft_recipes_data.check import CheckOptions, check_files
 
 from tests.refusals import assert_refused
 
@@ -115,7 +115,7 @@ def test_split_of_classifier_data_checks_it_as_classifier_data(
     assert_refused(data_cli(*args), 1, "E_NO_MESSAGES", "--format classifier")
     result = data_cli(*args, "--format", "classifier")
     assert result.exit_code == 0, result.output
-    assert check_files([train, validation], fmt="classifier").valid
+    assert check_files([train, validation], CheckOptions(fmt="classifier")).valid
 
 
 def test_split_names_a_stratify_target_no_example_has_as_a_usage_error(

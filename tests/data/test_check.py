@@ -13,7 +13,7 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-from mft_recipes_data.check import CheckError, check_files
+from mft_recipes_data.check import CheckError, CheckOptions, check_files
 from mft_recipes_data.training import TrainingSettings, axolotl_fate
 
 from mft_recipes.schemas import load_schema
@@ -48,7 +48,7 @@ def test_write_clean_keeps_the_valid_examples_once_and_never_touches_the_input(
 def test_write_clean_refuses_to_overwrite_the_input(jsonl: Callable[..., Path]) -> None:
     source = jsonl(VALID)
     with pytest.raises(CheckError, match="is the input"):
-        check_files([source], write_clean=source)
+        check_files([source], CheckOptions(write_clean=source))
     result = data_cli("check", str(source), "--write-clean", str(source))
     assert result.exit_code == 2
     assert source.read_bytes() == json.dumps(VALID).encode() + b"\n"
@@ -59,7 +59,9 @@ def test_a_recipe_gives_sequence_len_tokens_and_steps_per_epoch(jsonl: Callable[
     2% held out); with sequence_len=128, the long example is dropped as axolotl drops it."""
     short = [chat(f"Question number {number}?", f"Answer number {number}.") for number in range(40)]
     long = chat("word " * 300, "ok")
-    report = check_files([jsonl(*short, long)], recipe="mistral-7b-qlora", overrides={"sequence_len": 128})
+    report = check_files(
+        [jsonl(*short, long)], CheckOptions(recipe="mistral-7b-qlora", overrides={"sequence_len": 128})
+    )
     kept = [reference_count("v3", example) for example in short]
     assert reference_count("v3", long) > 128 >= max(kept)
     epoch = report.epoch
@@ -80,8 +82,8 @@ def test_examples_that_train_nothing_are_dropped_as_axolotl_drops_them_with_samp
     trained = chat("Question?", "Answer.")
     nothing = {"messages": [*trained["messages"][:1], {"role": "assistant", "content": "Skip.", "weight": 0}]}
     path = jsonl(trained, nothing)
-    packed = check_files([path], recipe="mistral-7b-lora", overrides={"val_set_size": 0}).epoch
-    unpacked = check_files([path], recipe="mixtral-8x22b", overrides={"val_set_size": 0}).epoch
+    packed = check_files([path], CheckOptions(recipe="mistral-7b-lora", overrides={"val_set_size": 0})).epoch
+    unpacked = check_files([path], CheckOptions(recipe="mixtral-8x22b", overrides={"val_set_size": 0})).epoch
     assert packed is not None and unpacked is not None
     assert (packed.without_trained_tokens, packed.examples_per_epoch) == (1, 1)
     assert (unpacked.without_trained_tokens, unpacked.examples_per_epoch) == (0, 2)
@@ -114,7 +116,7 @@ def test_a_platform_classifier_recipe_checks_classifier_data_with_its_limits(
     jsonl: Callable[..., Path],
 ) -> None:
     examples = [{"text": f"product {n}", "labels": {"level1": "A" if n % 3 else "B"}} for n in range(9)]
-    report = check_files([jsonl(*examples)], recipe="platform-classifier")
+    report = check_files([jsonl(*examples)], CheckOptions(recipe="platform-classifier"))
     assert report.format == "classifier" and report.training is not None and report.training.platform
     assert report.files[0].labels == {"level1": {"A": 6, "B": 3}}
     assert report.valid
@@ -139,7 +141,7 @@ def test_classifier_labels_are_counted_per_target(jsonl: Callable[..., Path]) ->
 
 def test_line_numbers_hold_across_chunks_and_lines_longer_than_a_chunk(jsonl: Callable[..., Path]) -> None:
     lines = [VALID, chat("x" * 5000, "long line"), INVALID, VALID, "", INVALID]
-    report = check_files([jsonl(*lines)], jobs=1, chunk_bytes=64)
+    report = check_files([jsonl(*lines)], CheckOptions(jobs=1, chunk_bytes=64))
     assert [(p.line, p.code) for p in report.problems] == [
         (3, "E_LAST_ROLE"),
         (4, "W_DUPLICATE"),
@@ -154,8 +156,10 @@ def test_workers_read_their_chunks_at_the_right_places(jsonl: Callable[..., Path
     the long line and the clean copy come out as one process finds them."""
     lines = [VALID, chat("x" * 5000, "long line"), INVALID, VALID, "", INVALID, SECOND] * 3
     path = jsonl(*lines)
-    serial = check_files([path], jobs=1, chunk_bytes=64, write_clean=tmp_path / "serial.jsonl")
-    parallel = check_files([path], jobs=2, chunk_bytes=64, write_clean=tmp_path / "parallel.jsonl")
+    serial = check_files([path], CheckOptions(jobs=1, chunk_bytes=64, write_clean=tmp_path / "serial.jsonl"))
+    parallel = check_files(
+        [path], CheckOptions(jobs=2, chunk_bytes=64, write_clean=tmp_path / "parallel.jsonl")
+    )
     assert parallel.as_json()["files"] == serial.as_json()["files"]
     assert [(p.line, p.code) for p in parallel.problems][:4] == [
         (3, "E_LAST_ROLE"),
@@ -178,15 +182,77 @@ def test_a_file_that_shrinks_while_workers_read_it_is_reported(jsonl: Callable[.
 
 
 def test_problems_beyond_the_limit_are_counted_not_listed(jsonl: Callable[..., Path]) -> None:
-    report = check_files([jsonl(*[INVALID] * 50)], max_problems=10, jobs=1)
+    report = check_files([jsonl(*[INVALID] * 50)], CheckOptions(max_problems=10, jobs=1))
     assert len(report.problems) == 10
     assert report.files[0].problem_counts["E_LAST_ROLE"] == 50
     assert report.files[0].problems_omitted == 40
 
 
+@pytest.fixture
+def many_problems(jsonl: Callable[..., Path]) -> Path:
+    """4,000 lines (300 KB), each with one problem but the first: invalid examples (found by the workers)
+    between repeated valid ones (duplicates, found when the results are put together)."""
+    return jsonl(*[INVALID if number % 2 else VALID for number in range(4000)])
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_the_problems_listed_are_the_files_first_whatever_the_chunking(
+    many_problems: Path, jobs: int
+) -> None:
+    """Chunks of 64 KB hold about 850 lines each, over 400 of them invalid: the list must not stop at any
+    chunk's share (it stopped at 200 a chunk, then went on with the next chunk's)."""
+    report = check_files([many_problems], CheckOptions(max_problems=1000, jobs=jobs, chunk_bytes=65_536))
+    assert [problem.line for problem in report.problems] == list(range(2, 1002))
+    assert report.files[0].problem_counts == {"E_LAST_ROLE": 2000, "W_DUPLICATE": 1999}
+    assert report.files[0].problems_omitted == 2999
+
+
+def test_the_text_and_the_json_list_the_same_problems_and_say_how_to_list_them_all(
+    many_problems: Path,
+) -> None:
+    text = data_cli("check", str(many_problems), "--max-problems", "300")
+    listed = [line for line in text.stderr.splitlines() if line.startswith(f"{many_problems}:")]
+    assert listed[-1] == (
+        f"{many_problems}: 3,699 more problems not listed (counted by code below; --max-problems 3999 "
+        "lists them all)"
+    )
+    as_json = json.loads(data_cli("check", str(many_problems), "--max-problems", "300", "--json").stdout)
+    [file] = as_json["files"]
+    assert [f"{many_problems}:{problem['line']}" for problem in file["problems"]] == [
+        line.split(": ")[0] for line in listed[:-1]
+    ]
+    assert file["problems_omitted"] == 3699
+    everything = data_cli("check", str(many_problems), "--max-problems", "3999")
+    lines = [line for line in everything.stderr.splitlines() if line.startswith(f"{many_problems}:")]
+    assert [int(line.split(":")[1]) for line in lines] == list(range(2, 4001))
+
+
+def test_a_training_file_where_no_example_would_train_is_an_error(jsonl: Callable[..., Path]) -> None:
+    """Every example over sequence_len (axolotl drops each one), or every answer at weight 0: the check
+    must not say ok. One example that trains is enough."""
+    long = [chat("word " * 300, f"answer {number}") for number in range(3)]
+    over = data_cli("check", str(jsonl(*long)), "--recipe", "mistral-7b-qlora", "--set", "sequence_len=128")
+    assert over.exit_code == 1, over.output
+    assert "INVALID" in over.stdout
+    assert (
+        "error: no example would train: of 3 valid examples, 3 over sequence_len 128, which axolotl drops "
+        "(the longest has 3" in over.stderr
+    )
+    assert "[E_NOTHING_TRAINS]" in over.stderr
+    silent = {"messages": [*VALID["messages"][:1], {"role": "assistant", "content": "Paris.", "weight": 0}]}
+    weightless = data_cli("check", str(jsonl(silent, silent)))
+    assert weightless.exit_code == 1, weightless.output
+    assert "no example would train: of 2 valid examples, 2 with every answer at weight 0" in weightless.stderr
+    trained = data_cli(
+        "check", str(jsonl(*long, VALID)), "--recipe", "mistral-7b-qlora", "--set", "sequence_len=128"
+    )
+    assert trained.exit_code == 0, trained.output
+    assert data_cli("check", str(jsonl(VALID)), "--validation", str(jsonl(silent))).exit_code == 0
+
+
 def test_duplicates_are_found_across_files(jsonl: Callable[..., Path]) -> None:
     train, validation = jsonl(VALID, SECOND), jsonl(SECOND)
-    report = check_files([train, validation], roles={str(validation): "validation"}, jobs=1)
+    report = check_files([train, validation], CheckOptions(roles={str(validation): "validation"}, jobs=1))
     [problem] = report.problems
     assert (problem.code, problem.file, problem.line) == ("W_DUPLICATE", str(validation), 1)
     assert problem.message == f"the same example as {train} line 2"
@@ -237,7 +303,9 @@ def test_the_installed_command_reports_without_a_progress_bar_when_piped(jsonl: 
 def test_progress_is_reported_up_to_the_whole_size(jsonl: Callable[..., Path]) -> None:
     path = jsonl(*[VALID] * 100)
     seen: list[tuple[int, int]] = []
-    check_files([path], jobs=1, chunk_bytes=512, progress=lambda done, total: seen.append((done, total)))
+    check_files(
+        [path], CheckOptions(jobs=1, chunk_bytes=512), progress=lambda done, total: seen.append((done, total))
+    )
     assert len(seen) > 5
     assert seen[-1] == (path.stat().st_size, path.stat().st_size)
     assert [done for done, _ in seen] == sorted(done for done, _ in seen)

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import jsonschema
-from mft_recipes_data.check import check_files
+from mft_recipes_data.check import CheckOptions, check_files
 from mft_recipes_data.split import split_file
 
 from mft_recipes.schemas import load_schema
@@ -102,7 +102,7 @@ def test_a_category_path_becomes_three_classifier_targets(tmp_path: Path) -> Non
     ]
     assert "row 3: left out: column 'category' has 'Home > Appliances'; expected 3" in result.stderr
     assert "wrote 3 of 4 rows" in result.stdout
-    report = check_files([output], fmt="classifier")
+    report = check_files([output], CheckOptions(fmt="classifier"))
     assert report.valid and report.files[0].labels["level1"] == {"Electronics": 1, "Home": 1, "Books": 1}
 
 
@@ -211,7 +211,7 @@ def test_split_for_the_platform_keeps_validation_under_1_mb(
     assert result.validation_bytes > 1_000_000 - 1000  # as many as fit
     counts = Counter(example["labels"]["kind"] for example in read_jsonl(validation))
     assert abs(counts["a"] - 3 * counts["b"]) <= 3
-    check = check_files([validation], fmt="classifier", role="validation", platform=True)
+    check = check_files([validation], CheckOptions(fmt="classifier", role="validation", platform=True))
     assert check.valid
 
 
@@ -221,3 +221,27 @@ def test_split_refuses_impossible_sizes(jsonl: Callable[..., Path], tmp_path: Pa
         "split", str(source), "--train", str(tmp_path / "t"), "--validation", str(tmp_path / "v")
     )
     assert result.exit_code == 1 and "cannot hold out 0 of 1 example for" in result.stderr
+
+
+def test_split_leaves_the_training_file_an_example_that_trains(
+    jsonl: Callable[..., Path], tmp_path: Path
+) -> None:
+    """One example trains, nine have their answer at weight 0: whatever validation would take first, the
+    one that trains stays in the training file, or `data check` would refuse it (E_NOTHING_TRAINS)."""
+    silent = [
+        {
+            "messages": [
+                {"role": "user", "content": f"q{n}"},
+                {"role": "assistant", "content": "a", "weight": 0},
+            ]
+        }
+        for n in range(9)
+    ]
+    trained = chat("the question", "the answer")
+    source = jsonl(trained, *silent)
+    train, validation = tmp_path / "t.jsonl", tmp_path / "v.jsonl"
+    for seed in range(10):
+        split_file(source, train, validation, count=5, seed=seed)
+        assert trained in read_jsonl(train)
+        assert check_files([train]).valid
+        assert len(read_jsonl(validation)) == 5

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-from mft_recipes_data.check import check_files
+from mft_recipes_data.check import CheckOptions, check_files
 
 from mft_recipes.schemas import load_schema
 from tests.refusals import assert_refused
@@ -45,7 +45,7 @@ def test_a_utf8_bom_at_the_start_is_accepted(jsonl: Callable[..., Path], tmp_pat
     assert result.exit_code == 0, result.output
     assert "2 examples, 2 valid" in result.stdout
     clean = tmp_path / "clean.jsonl"
-    check_files([path], write_clean=clean)
+    check_files([path], CheckOptions(write_clean=clean))
     assert clean.read_bytes() == (json.dumps(VALID) + "\n" + json.dumps(SECOND) + "\n").encode()
 
 
@@ -55,8 +55,12 @@ def test_gzip_is_read_as_the_file_it_holds(jsonl: Callable[..., Path], tmp_path:
     plain = jsonl(*lines)
     packed = tmp_path / "data.jsonl.gz"
     packed.write_bytes(gzip.compress(plain.read_bytes()))
-    expected = check_files([plain], jobs=1, chunk_bytes=64, write_clean=tmp_path / "plain-clean.jsonl")
-    report = check_files([packed], jobs=jobs, chunk_bytes=64, write_clean=tmp_path / "gz-clean.jsonl")
+    expected = check_files(
+        [plain], CheckOptions(jobs=1, chunk_bytes=64, write_clean=tmp_path / "plain-clean.jsonl")
+    )
+    report = check_files(
+        [packed], CheckOptions(jobs=jobs, chunk_bytes=64, write_clean=tmp_path / "gz-clean.jsonl")
+    )
     as_plain = json.dumps(report.as_json()["files"]).replace(str(packed), str(plain))
     assert json.loads(as_plain) == expected.as_json()["files"]
     assert report.files[0].size_bytes == plain.stat().st_size  # what it holds, not what it weighs
@@ -71,7 +75,9 @@ def test_gzip_with_a_bom_and_big_enough_for_workers(jsonl: Callable[..., Path], 
     packed.write_bytes(gzip.compress(data))
     seen: list[tuple[int, int]] = []
     report = check_files(
-        [packed], jobs=2, chunk_bytes=4096, progress=lambda done, total: seen.append((done, total))
+        [packed],
+        CheckOptions(jobs=2, chunk_bytes=4096),
+        progress=lambda done, total: seen.append((done, total)),
     )
     assert report.valid and report.examples == 400
     assert seen[-1][0] == seen[-1][1]
@@ -133,7 +139,7 @@ def test_sharegpt_and_alpaca_get_one_message_naming_the_converter(
     assert_refused(result, 1, f"{name} records", command)
     assert len(result.stderr.splitlines()) == 1
     for fmt in ("chat", "classifier"):
-        (problem,) = check_files([path], fmt=fmt).problems
+        (problem,) = check_files([path], CheckOptions(fmt=fmt)).problems
         assert problem.code == "E_OTHER_FORMAT"
     chat_with_a_stray_key = path.with_name("chat.jsonl")  # still checked line by line
     chat_with_a_stray_key.write_text(json.dumps({**VALID, **record}) + "\n" + json.dumps(INVALID) + "\n")

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from mft_recipes_data.check import check_files
+from mft_recipes_data.check import CheckOptions, check_files
 from mft_recipes_data.rules import CODES
 
 from mft_recipes.schemas import load_schema
@@ -178,6 +178,7 @@ CASES: dict[str, tuple[list[Line], list[Line], dict[str, Any]]] = {
 def test_every_code_has_a_case() -> None:
     size_codes = {"E_FILE_TOO_LARGE", "W_FILE_TOO_LARGE", "E_EMPTY_FILE"}  # tested below
     file_codes = {"E_JSON_ARRAY", "E_OTHER_FORMAT", "E_GZIP"}  # tested in test_input_formats.py
+    file_codes.add("E_NOTHING_TRAINS")  # tested in test_check.py
     assert set(CASES) | size_codes | file_codes == set(CODES)
 
 
@@ -191,7 +192,7 @@ def test_breaking_a_rule_is_reported_with_its_code_and_line(code: str, jsonl: Ca
     padding: Line = chat("a valid first line", "so that problems must name their own line")
     if options.get("fmt") == "classifier":
         padding = {"text": "a valid first line", "labels": {"topic": "padding"}}
-    report = check_files([jsonl(padding, *bad)], jobs=1, **options)
+    report = check_files([jsonl(padding, *bad)], CheckOptions(jobs=1, **options))
     # A problem without a line (None) fails the comparisons below.
     lines = sorted({problem.line for problem in report.problems if problem.code == code})  # type: ignore[type-var]
     if code == "W_BLANK_LINE":
@@ -208,13 +209,15 @@ def test_breaking_a_rule_is_reported_with_its_code_and_line(code: str, jsonl: Ca
 @pytest.mark.parametrize("code", list(CASES))
 def test_keeping_a_rule_is_not_reported(code: str, jsonl: Callable[..., Path]) -> None:
     _, good, options = CASES[code]
-    report = check_files([jsonl(*good)], jobs=1, **options)
+    report = check_files([jsonl(*good)], CheckOptions(jobs=1, **options))
     assert report.problems == []
     assert report.valid and report.valid_examples == len(good)
 
 
 def test_an_invalid_example_is_not_counted_but_the_others_are(jsonl: Callable[..., Path]) -> None:
-    report = check_files([jsonl(chat("hi", "hello"), chat("hi"), chat("bye", "ciao"))], model="v3", jobs=1)
+    report = check_files(
+        [jsonl(chat("hi", "hello"), chat("hi"), chat("bye", "ciao"))], CheckOptions(model="v3", jobs=1)
+    )
     assert (report.examples, report.valid_examples, report.files[0].invalid_examples) == (3, 2, 1)
     assert len(report.token_counts()) == 2
     assert not report.valid
@@ -227,12 +230,12 @@ def test_size_limits(platform: bool, jsonl: Callable[..., Path]) -> None:
     examples = [chat(f"question {number} " + "x" * 500, "answer") for number in range(2000)]
     path = jsonl(*examples)
     assert path.stat().st_size > 1_000_000
-    as_validation = check_files([path], role="validation", platform=platform, model="v3")
+    as_validation = check_files([path], CheckOptions(role="validation", platform=platform, model="v3"))
     code = "E_FILE_TOO_LARGE" if platform else "W_FILE_TOO_LARGE"
     assert [problem.code for problem in as_validation.problems] == [code]
     assert "1,000,000-byte limit for a validation file" in as_validation.problems[0].message
     assert as_validation.valid is not platform
-    assert check_files([path], role="train", platform=platform, model="v3").problems == []
+    assert check_files([path], CheckOptions(role="train", platform=platform, model="v3")).problems == []
 
 
 def test_a_file_without_examples_is_invalid(jsonl: Callable[..., Path]) -> None:

@@ -39,6 +39,12 @@ def inputs(tmp_path: Path) -> Path:
     (tmp_path / "notes.txt").write_text("a file, not a folder\n")
     (tmp_path / "folder").mkdir()
     (tmp_path / "adapter").mkdir()
+    lora = tmp_path / "lora"  # what peft saves, enough to be read (the weights are never opened here)
+    lora.mkdir()
+    (lora / "adapter_config.json").write_text(
+        '{"base_model_name_or_path": "mistralai/Mistral-7B-v0.3", "r": 8}'
+    )
+    (lora / "adapter_model.safetensors").write_bytes(b"")
     # A path that exists and cannot be read, whoever runs the tests (root reads a file of mode 000; nobody
     # reads a socket): os.access says yes to both, so only opening it tells.
     with socket.socket(socket.AF_UNIX) as server:
@@ -82,6 +88,10 @@ CASES: dict[str, tuple] = {
     "validate: an invalid config": (["validate", "{d}/bad.yml"], 1, ["{d}/bad.yml:", "adapter", "qlora-without-4bit"]),
     "validate: not YAML": (["validate", "{d}/syntax.yml"], 1, ["{d}/syntax.yml:3", "not valid YAML or JSON"]),
     "validate: an unknown --kind": (["validate", "--kind", "trl", "{d}/good.yml"], 2, ["--kind 'trl'"]),
+    "validate: --deep without axolotl": (
+        ["validate", "--deep", "{d}/good.yml"], 2, ["--deep", "needs axolotl", "pip install 'mft-recipes[axolotl]'"],
+        "axolotl",
+    ),
     # plan
     "plan: an unknown recipe": (["plan", "mixtral"], 2, ["no recipe 'mixtral'"]),
     "plan: --tokens that is not a count": (["plan", "mixtral-moe", "--tokens", "lots"], 2, ["--tokens", "'lots'"]),
@@ -132,6 +142,15 @@ CASES: dict[str, tuple] = {
     "export: a missing folder": (["export", "{d}/missing"], 2, ["{d}/missing", "does not exist"]),
     "export: a file for the folder": (["export", "{d}/notes.txt"], 2, ["{d}/notes.txt", "is a file"]),
     "export: a folder with no adapter": (["export", "{d}/adapter"], 1, ["{d}/adapter: no adapter_config.json"]),
+    "export: without its extra": (
+        ["export", "{d}/lora"], 2, ["safetensors", "pip install 'mft-recipes[vllm]'"], "safetensors",
+    ),
+    "export: -o where no folder can be made": (
+        ["export", "{d}/lora", "-o", "/proc/x"], 2, ["-o /proc/x: cannot write the export there", "/proc"],
+    ),
+    "export: -o under a file": (
+        ["export", "{d}/lora", "-o", "{d}/notes.txt/out"], 2, ["-o {d}/notes.txt/out", "{d}/notes.txt is a file"],
+    ),
     "eval: a missing --data file": (
         ["eval", "--model", "m", "--data", "{d}/missing.jsonl"], 2, ["--data", "{d}/missing.jsonl"],
     ),

@@ -248,7 +248,7 @@ class RaisingAdjust:
 
 class RaisingFacts:
     @hookimpl
-    def recipe_facts(self, recipe: Any, registry: Any) -> dict[str, str]:
+    def recipe_facts(self, recipe: Any, architectures: Any) -> dict[str, str]:
         raise RuntimeError("no facts today")
 
 

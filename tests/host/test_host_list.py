@@ -105,3 +105,30 @@ def test_a_hosted_recipe_says_hosted_not_zero_gpus(name: str) -> None:
     words = [override_word(key, value) for key, value in recipe_overrides(RECIPES[name]).items()]
     rendered = mft("render", name, *words, "--format", "yaml")
     assert "# Written for: hosted.\n" in rendered.stdout, rendered.output
+
+
+@pytest.mark.parametrize("name", list(RECIPES))
+def test_piped_show_is_plain_lines_and_its_parameters_tab_separated(name: str) -> None:
+    """No line padded to the 200 columns a piped rich console assumes: the description one line per
+    paragraph, the parameters one tab-separated line each, with the values `show --json` gives."""
+    result = mft("show", name)
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert all(line == line.rstrip() for line in lines), "no trailing spaces"
+    shown = json.loads(mft("show", name, "--json").stdout)
+    for paragraph in shown["description"].split("\n\n"):
+        assert " ".join(paragraph.split()) in lines
+    start = lines.index("parameters (override with key=value):") + 1
+    header, *rows = lines[start : start + 1 + len(shown["parameters"])]
+    assert header.split("\t") == ["name", "type", "default", "meaning"]
+    for row, parameter in zip(rows, shown["parameters"], strict=True):
+        default = "(required)" if parameter["required"] else json.dumps(parameter["default"])
+        expected = [parameter["name"], parameter["type"], default, " ".join(parameter["help"].split())]
+        assert row.split("\t") == expected
+
+
+def test_show_on_a_terminal_is_a_table_within_its_width() -> None:
+    lines = on_terminal(100, "show", "mixtral-moe")
+    assert lines[0].startswith("mixtral-moe: ")
+    assert max(len(line) for line in lines) <= 100
+    assert any(line.split()[:4] == ["name", "type", "default", "meaning"] for line in lines)

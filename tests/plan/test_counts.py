@@ -1,7 +1,8 @@
 """Closed-form parameter counts against numbers derived independently of count_parameters.
 
-The full-size figures are FACTS section 3 (counted by transformers + peft on the meta device); the
-small-config figures are worked out in each test from the shapes, by hand.
+The full-size figures are worked out by hand below from each model's published config.json, and measured
+by peft on the meta device in the axolotl tier (tests/truth/test_truth_architecture.py); the small-config
+figures are worked out in each test from the shapes, by hand.
 """
 
 from __future__ import annotations
@@ -16,8 +17,15 @@ CATALOGUE = {architecture.name: architecture for architecture in ARCHITECTURES}
 ATTENTION = ["q_proj", "k_proj", "v_proj", "o_proj"]
 EXPERTS_AS_PARAMETERS = ["mlp.experts.gate_up_proj", "mlp.experts.down_proj"]
 
-# FACTS section 3: model, total, LoRA r=16 on q,k,v,o, + experts as peft converts w1,w2,w3 (or the dense
-# MLP gate,up,down for Mistral), + experts via target_parameters at r.
+# Model, total, LoRA r=16 on q,k,v,o, + experts as peft converts w1,w2,w3 (or the dense MLP gate,up,down
+# for Mistral), + experts via target_parameters at r. From config.json: V vocabulary, H hidden, I
+# intermediate, L layers, nh and nkv heads of hd=128, E experts (Mistral 7B v0.3: 32768, 4096, 14336, 32,
+# 32, 8; Mixtral 8x7B: 32000, 4096, 14336, 32, 32, 8, E=8; 8x22B: 32768, 6144, 16384, 56, 48, 8, E=8):
+# - total = 2·V·H (untied embeddings and lm_head) + H (final norm) + L·(attention 2·H·nh·hd + 2·H·nkv·hd,
+#   MLP 3·H·I, or E·3·H·I + E·H with the router, norms 2·H);
+# - attention LoRA = L·r·[(H + nh·hd) + 2·(H + nkv·hd) + (nh·hd + H)], 13,631,488 on 7B and 8x7B;
+# - + dense MLP L·3·r·(H + I); + w1,w2,w3 as peft converts them L·E·r·(3H + 5I) (gate_up_proj at rank 2r);
+#   + target_parameters at r: L·E·r·(2H + 3I).
 META_DEVICE_COUNTS = [
     ("Mistral-7B-v0.3", 7_248_023_552, 13_631_488, 41_943_040, None),
     ("Mixtral-8x7B-v0.1", 46_702_792_704, 13_631_488, 357_564_416, 223_346_688),

@@ -48,8 +48,9 @@ def test_every_built_in_recipe_is_planned_and_fits_its_hardware(name: str) -> No
     assert data["time_hours"] > 0 and data["cost_usd"] > 0
 
 
-# FACTS section 3 (peft on the meta device): r=16 on attention + MLP (or experts as peft converts w1,w2,w3);
-# LoRA parameters scale with the rank, so r=32 doubles them.
+# tests/plan/test_counts.py's figures (worked out from config.json, measured by peft on the meta device in
+# the axolotl tier): r=16 on attention + MLP (or experts as peft converts w1,w2,w3); LoRA parameters scale
+# with the rank, so r=32 doubles them.
 RECIPE_COUNTS = {
     "mistral-7b-qlora": (7_248_023_552, 2 * 41_943_040),
     "mistral-7b-lora": (7_248_023_552, 2 * 41_943_040),
@@ -243,28 +244,42 @@ def test_a_cpu_run_refuses_a_gpu() -> None:
     )
 
 
-def test_data_tokens_come_from_the_data_checker(tmp_path: Path) -> None:
-    pytest.importorskip("mistral_common")
-    from mft_recipes_data.check import check_files
+def question(number: int, answer: str | None = None) -> dict:
+    return {
+        "messages": [
+            {"role": "user", "content": f"Question {number}?"},
+            {"role": "assistant", "content": answer or f"Answer number {number}."},
+        ]
+    }
 
+
+def test_data_tokens_are_those_axolotl_trains_on(tmp_path: Path) -> None:
+    """mistral-7b-qlora drops an example over its sequence_len of 4096 (excess_length_strategy drop):
+    one long example must not count, however long it is. The tokens of the others are counted by
+    mistral-common's own encode_chat_completion, apart from the data checker."""
+    pytest.importorskip("mistral_common")
+    from tests.data.test_tokens import reference_count
+
+    short = [question(number) for number in range(20)]
+    long = question(20, "word " * 20_000)
     data_file = tmp_path / "train.jsonl"
-    lines = [
-        {
-            "messages": [
-                {"role": "user", "content": f"Question {n}?"},
-                {"role": "assistant", "content": f"Answer number {n}."},
-            ]
-        }
-        for n in range(20)
-    ]
-    data_file.write_text("".join(json.dumps(line) + "\n" for line in lines))
-    counted = check_files([data_file], recipe="mistral-7b-qlora").total_tokens
-    assert counted > 0
-    from_data = plan_json("mistral-7b-qlora", "--data", str(data_file))
-    assert (
-        from_data["training_tokens"]
-        == plan_json("mistral-7b-qlora", "--tokens", str(counted))["training_tokens"]
-    )
+    data_file.write_text("".join(json.dumps(line) + "\n" for line in [*short, long]))
+    trained = sum(reference_count("v3", example) for example in short)
+    assert reference_count("v3", long) > 4096
+    result = plan("mistral-7b-qlora", "--data", str(data_file), "--json")
+    assert result.exit_code == 0, result.output
+    expected = plan_json("mistral-7b-qlora", "--tokens", str(trained))["training_tokens"]
+    assert json.loads(result.stdout)["training_tokens"] == expected
+    assert f"planning with the {trained:,} tokens axolotl trains on" in result.stderr
+    assert "1 over sequence_len" in result.stderr
+
+
+def test_data_where_nothing_would_train_is_refused(tmp_path: Path) -> None:
+    pytest.importorskip("mistral_common")
+    data_file = tmp_path / "train.jsonl"
+    data_file.write_text(json.dumps(question(1, "word " * 5000)) + "\n")
+    result = plan("mistral-7b-qlora", "--data", str(data_file))
+    assert_refused(result, 1, "--data:", "no example would train", "over sequence_len 4096", "data check")
 
 
 # The first bytes of each format, from its specification.
@@ -341,8 +356,8 @@ def test_render_warns_when_the_document_does_not_fit_its_recipe_hardware() -> No
 
 def test_plan_imports_nothing_heavy() -> None:
     code = (
-        "import sys; from mft_recipes.host import get_registry; from mft_recipes_plan import short_plan; "
-        "r = get_registry(); [short_plan(x, r) for x in r.recipes.values()]; "
+        "import sys; from mft_recipes.cli import recipe_facts; from mft_recipes.host import get_registry; "
+        "[recipe_facts(recipe) for recipe in get_registry().recipes.values()]; "
         "heavy = {'torch', 'transformers', 'peft', 'axolotl', 'vllm', 'matplotlib'} & set(sys.modules); "
         "print(sorted(heavy))"
     )

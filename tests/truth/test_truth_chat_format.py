@@ -7,7 +7,8 @@ on a tiny model of the recipe's architecture with Mistral's real tokenizer of th
 v3) and no chat template, as published base models have none. One JSONL per recipe holds every case at
 once (one axolotl start per recipe): system prompts, multi-turn conversations, answers with weight 0,
 tool calls and results (v3; v1 has no tool tokens and `data check` refuses them), unicode, runs of
-spaces, literal control strings, one conversation longer than sequence_len and one that trains nothing.
+spaces, literal control strings, one conversation longer than sequence_len, one that trains nothing, and
+one with keys no trainer reads (which `data check` warns about and does not count).
 Then, row by row of the prepared dataset axolotl saved:
 
 - the tokens equal mistral-common's `encode_chat_completion` of the conversation (finetuning mode);
@@ -26,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from mft_recipes_data.check import check_files
+from mft_recipes_data.check import CheckOptions, check_files
 from mft_recipes_data.training import KEPT, TRUNCATED, axolotl_fate
 
 from mft_recipes.host import get_registry
@@ -64,7 +65,16 @@ def cases(version: str) -> list[dict[str, Any]]:
             {"role": "assistant", "content": "Nothing useful.", "weight": 0},
         ]
     }
-    return [*conversations(version), long, nothing]
+    # Keys no trainer reads (mistral-common's message models would refuse them): dropped, not refused.
+    keys_not_read = {
+        "id": 7,
+        "messages": [
+            {"role": "system", "content": "Keys no trainer reads.", "tool_calls": []},
+            {"role": "user", "content": "Are they kept?", "name": "ann"},
+            {"role": "assistant", "content": "No, they are dropped.", "source": "human"},
+        ],
+    }
+    return [*conversations(version), long, nothing, keys_not_read]
 
 
 @dataclass
@@ -166,7 +176,9 @@ def test_axolotl_prepares_mistral_format_token_for_token(name: str, prepared: di
             label in (-100, token) for label, token in zip(row["labels"], row["input_ids"], strict=True)
         )
 
-    report = check_files([run.data], recipe=name, overrides={**OVERRIDES, "base_model": str(run.base)})
+    report = check_files(
+        [run.data], CheckOptions(recipe=name, overrides={**OVERRIDES, "base_model": str(run.base)})
+    )
     assert report.valid, [str(problem) for problem in report.problems]
     assert report.training is not None
     counts, trained_from = report.files[0].token_counts, report.files[0].trained_from

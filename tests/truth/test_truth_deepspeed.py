@@ -170,3 +170,45 @@ def test_validate_warns_exactly_where_the_installed_stack_cannot_run_the_recipe(
     rendered = render_recipe(recipe, overrides_for(recipe, "defaults"), get_registry())
     warned = any(problem.code == "zero3-expert-lora-needs-peft" for problem in rendered.problems)
     assert warned is (known_broken(name) is not None)
+
+
+class _Ranks:
+    """What DeepSpeedConfig asks its model-parallel unit: how many data-parallel ranks."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+
+    def get_data_parallel_world_size(self) -> int:
+        return self.size
+
+
+@pytest.mark.parametrize(
+    ("micro", "accumulation", "total", "gpus"),
+    [(2, 4, 16, 2), (2, 4, 16, 4), (2, 4, 16, 1), (1, 8, 24, 3), (2, 3, 20, 2), (4, 1, 12, 3)],
+)
+def test_the_batch_check_of_a_deepspeed_file_is_deepspeeds_own(
+    micro: int, accumulation: int, total: int, gpus: int
+) -> None:
+    """`validate --gpus N` of a DeepSpeed file refuses exactly the batch values DeepSpeedConfig refuses on
+    N data-parallel ranks (its _batch_assertion)."""
+    from unittest import mock
+
+    from deepspeed.runtime.config import DeepSpeedConfig
+
+    from mft_recipes.host import get_registry
+    from mft_recipes.validation import validate_document
+
+    section = {
+        "zero_optimization": {"stage": 2},
+        "train_micro_batch_size_per_gpu": micro,
+        "gradient_accumulation_steps": accumulation,
+        "train_batch_size": total,
+    }
+    found = {problem.code for problem in validate_document(section, "deepspeed", get_registry(), gpus=gpus)}
+    try:
+        with mock.patch("deepspeed.runtime.config.dist.get_rank", return_value=0):
+            DeepSpeedConfig(json.loads(json.dumps(section)), mpu=_Ranks(gpus))
+        refused = False
+    except AssertionError:
+        refused = True
+    assert ("batch-mismatch" in found) is refused

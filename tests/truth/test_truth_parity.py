@@ -119,7 +119,9 @@ def test_every_restated_refusal_meets_axolotls_own_in_the_corpus(verdicts: list[
     with parity.launched_from_the_examples():
         for verdict in verdicts:
             document = verdict.document
-            context = ValidationContext("axolotl", get_registry(), gpus=document.gpus, gpu=document.gpu)
+            context = ValidationContext(
+                "axolotl", get_registry().architecture_view, gpus=document.gpus, gpu=document.gpu
+            )
             config = AxolotlConfig(document.data, context)
             said = [error for error in verdict.axolotl if error.from_validator]
             for index, refusal in enumerate(REFUSALS):

@@ -53,7 +53,7 @@ def test_the_deep_key_check_reads_the_model_with_the_listed_plugins_merged() -> 
 
 def test_validate_deep_honours_plugins() -> None:
     plugin, keys = CASES["liger"]
-    context = ValidationContext("axolotl", get_registry(), gpu="h100-80gb")
+    context = ValidationContext("axolotl", get_registry().architecture_view, gpu="h100-80gb")
     assert [str(problem) for problem in deep.check_deep(config(plugins=[plugin], **keys), context)] == []
     unlisted = {problem.code for problem in deep.check_deep(config(**keys), context)}
     assert "axolotl-unknown-key" in unlisted

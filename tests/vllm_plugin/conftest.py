@@ -13,7 +13,8 @@ import pytest
 
 from tests.vllm_plugin.reference import LABELS, make_adapter, write_jsonl
 
-# In-process vLLM, before anything imports it (FACTS 5).
+# vLLM's engine core in this process (vllm/envs.py, VLLM_ENABLE_V1_MULTIPROCESSING: no worker process to
+# start or leak), set before anything imports vllm, which reads it then.
 os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
 
 

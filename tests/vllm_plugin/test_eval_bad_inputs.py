@@ -132,7 +132,8 @@ def test_an_engine_that_does_not_start_is_one_line_with_the_cause(short_model: P
         (["--data", "{d}/test.jsonl", "--adapter", "{d}/not-a-model"], 1,
          ["--adapter {d}/not-a-model: neither a LoRA adapter"]),
         (["--data", "{d}/test.jsonl", "-o", "{d}/earlier"], 2, ["{d}/earlier holds an earlier run", "--resume"]),
-        (["--data", "{d}/test.jsonl", "-o", "{d}/notes.txt/out"], 2, ["-o {d}/notes.txt/out", "is not a folder"]),
+        (["--data", "{d}/test.jsonl", "-o", "{d}/notes.txt/out"], 2, ["-o {d}/notes.txt/out", "is a file, not a folder"]),
+        (["--data", "{d}/test.jsonl", "-o", "/proc/x"], 2, ["-o /proc/x: cannot write the results there", "/proc"]),
     ],
     ids=[
         "a missing model folder",
@@ -143,6 +144,7 @@ def test_an_engine_that_does_not_start_is_one_line_with_the_cause(short_model: P
         "an adapter folder with neither",
         "an output folder holding another run",
         "an output under a file",
+        "an output where no folder can be made",
     ],
 )  # fmt: skip
 def test_a_bad_input_is_refused_by_the_contract(

@@ -6,8 +6,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from mft_recipes.problems import Problem
-from mft_recipes.validation import ValidationContext
+from mft_recipes import Problem, ValidationContext
 
 # axolotl's legacy boolean attention flags and the backend each means, in the priority order of
 # AxolotlInputConfig.normalize_attn_implementation (enums.LEGACY_ATTN_FLAG_TO_IMPL).
