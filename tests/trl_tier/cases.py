@@ -51,9 +51,9 @@ def uses_deepspeed(recipe: Recipe) -> bool:
 
 
 def checks_for(recipe: Recipe) -> list[int]:
-    checks = [1, 2, 5]
+    checks = [1, 2]
     if recipe.name in TRAINING_RUNS:
-        checks.append(3)
+        checks += [3, 5]
     if uses_deepspeed(recipe):
         checks.append(4)
     return sorted(checks)
