@@ -20,9 +20,9 @@ from packaging.version import Version
 from mft_recipes.host import get_registry
 from mft_recipes.recipes import Recipe
 from scripts.markers import replace_part, update_part
+from tests.trl_tier import cases as trl_cases
 from tests.truth.cases import CHECKS, KNOWN_BROKEN, REPO, axolotl_recipes, checks_for, overrides_for, render
 from tests.truth.parity import OUTCOMES, committed_counts
-from tests.trl_tier import cases as trl_cases
 
 PROOF = REPO / "README.md"
 PART = "proof-table"
