@@ -9,7 +9,9 @@ checks run too.
 
 TrainingArguments checks bf16 and tf32 against this machine's GPU; on a machine without CUDA they are
 overridden to false on the parser's command line (as a flag given to `trl sft` would be), and a note
-says so. The config's `env` mapping is left out: TrlParser would set it in this process's environment.
+says so. Left out of the parse: the config's `env` mapping (TrlParser would set it in this process's
+environment) and `ddp_backend` (TrainingArguments would join a process group, which only a launch of
+several ranks has); the schema checks both.
 """
 
 from __future__ import annotations
@@ -23,18 +25,19 @@ from mft_recipes import Problem, ValidationContext, Validator
 
 INSTALL_HINT = "pip install 'trl==1.16.0' 'peft==0.21.2' (the versions the trl tier proves)"
 HARDWARE_KEYS = ("bf16", "tf32")
+NOT_PARSED = ("env", "ddp_backend")
 
 
 def parse(document: dict[str, Any], overrides: list[str]) -> tuple[tuple[Any, ...], list[str]]:
-    """TRL's parse of `document` (without `env`) with command-line `overrides`: the four dataclasses and
-    the keys none of them has, as `--key value` strings."""
+    """TRL's parse of `document` (without NOT_PARSED) with command-line `overrides`: the four dataclasses
+    and the keys none of them has, as `--key value` strings."""
     import yaml
     from trl.scripts.sft import make_parser
 
     with tempfile.TemporaryDirectory() as folder:
         path = os.path.join(folder, "config.yaml")
         with open(path, "w", encoding="utf-8") as file:
-            yaml.safe_dump({key: value for key, value in document.items() if key != "env"}, file)
+            yaml.safe_dump({key: value for key, value in document.items() if key not in NOT_PARSED}, file)
         *parsed, unknown, _ = make_parser().parse_args_and_config(
             ["--config", path, *overrides], return_remaining_strings=True, separate_remaining_strings=True
         )

@@ -200,8 +200,8 @@ def translate(document: dict[str, Any], context: RenderContext) -> dict[str, Any
         if reason:
             raise RenderError(f"recipe {recipe!r} for target trl: {key}: {reason}")
         config.update(rule.convert(value, document))
-    if context.parameters.get("device") == "cpu":
-        # The CPU profile's one TRL key: ranks talk over gloo, torch's CPU backend (the Trainer's default
-        # is nccl, which needs GPUs).
+    if context.parameters.get("device") == "cpu" and "deepspeed" in document:
+        # The CPU profile's one TRL key, for the runs accelerate launches on several ranks: they talk over
+        # gloo, torch's CPU backend (the Trainer's default is nccl, which needs GPUs).
         config["ddp_backend"] = "gloo"
     return config
