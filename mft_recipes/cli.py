@@ -184,6 +184,7 @@ def list_command(as_json: bool) -> None:
             "method": recipe.method,
             "target": recipe.target,
             "gpus": recipe.hardware.gpus,
+            "nodes": recipe.hardware.nodes,
             "gpu": recipe.hardware.gpu,
             "summary": recipe.title,
             "plugin": recipe.plugin,
@@ -268,7 +269,7 @@ def show(recipe_name: str, as_json: bool) -> None:
                 "model": recipe.model,
                 "method": recipe.method,
                 "target": recipe.target,
-                "hardware": vars(recipe.hardware),
+                "hardware": recipe.hardware.as_json(),
                 "launch": recipe.launch,
                 "parameters": [
                     {

@@ -18,18 +18,12 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # `python scripts/update_readme.py` finds scripts.markers as pytest does
 
 from mft_recipes.host import BUILTIN_DISTRIBUTION, Registry, get_registry  # noqa: E402
-from mft_recipes.recipes import Recipe  # noqa: E402
 from scripts.markers import markers, update_part  # noqa: E402
 
 README = REPO / "README.md"
 PART = "catalogue"
 START, END = markers(PART)
 COLUMNS = ("recipe", "model", "method", "target", "hardware", "what it is")
-
-
-def _hardware(recipe: Recipe) -> str:
-    hardware = recipe.hardware
-    return "hosted" if hardware.gpus == 0 else f"{hardware.gpus}× {hardware.gpu}"
 
 
 def _cell(text: str) -> str:
@@ -39,7 +33,14 @@ def _cell(text: str) -> str:
 def catalogue_table(registry: Registry) -> str:
     """The Markdown table of the built-in recipes, sorted by name."""
     rows = [
-        (f"`{recipe.name}`", recipe.model, recipe.method, recipe.target, _hardware(recipe), recipe.title)
+        (
+            f"`{recipe.name}`",
+            recipe.model,
+            recipe.method,
+            recipe.target,
+            recipe.hardware.short(),
+            recipe.title,
+        )
         for recipe in sorted(registry.recipes.values(), key=lambda recipe: recipe.name)
         if registry.plugins[recipe.plugin].distribution == BUILTIN_DISTRIBUTION
     ]
