@@ -23,6 +23,7 @@ from mft_recipes.validation import validate_document
 
 if TYPE_CHECKING:
     from mft_recipes.host import PluginInfo, Registry
+    from mft_recipes.launching import LaunchRequest, TrainingLaunch
 
 _PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
@@ -34,12 +35,14 @@ class RenderError(Exception):
 @dataclass(frozen=True)
 class Target:
     """What a recipe renders into. `kind` names the DocumentKind its output is validated as;
-    `format` is how it is written by default ("yaml" or "json")."""
+    `format` is how it is written by default ("yaml" or "json"). `launch`, when the target has one, gives
+    `mft-recipes launch` the training files and command for a cluster (mft_recipes.launching)."""
 
     name: str
     kind: str
     format: str
     description: str = ""
+    launch: Callable[[LaunchRequest], TrainingLaunch] | None = None
 
 
 @dataclass(frozen=True)
