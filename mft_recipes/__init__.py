@@ -26,7 +26,7 @@ import-linter), so what they use is here, typed:
   mft-recipes ships; `placeholder`, the value `plan` renders a required parameter with before the data
   exists. Documents: `check_document` (a document validated as a kind, as `validate` does) and
   `format_document` (a rendered document as `render` prints it).
-- Launching on several nodes: a target's `launch` takes a `LaunchRequest` (the rendered recipe, its
+- Launching on several nodes: a target's `cluster_launch` takes a `LaunchRequest` (the rendered recipe, its
   `Cluster`, the bundle's folder) and returns a `TrainingLaunch` (its `BundleFile`s, accelerate keys,
   per-node command and `SharedPath`s), which `mft-recipes launch` wraps in a scheduler's files.
 

@@ -3,7 +3,7 @@ training on each node. The launch plugin wraps them in a scheduler's files (a Sl
 per-node script for torchrun, a DeepSpeed hostfile) and an accelerate config; the target says only what
 its trainer needs, so one bundle layout serves every trainer that runs under `accelerate launch`.
 
-A target supplies it through `Target.launch`, a function of a `LaunchRequest` returning a
+A target supplies it through `Target.cluster_launch`, a function of a `LaunchRequest` returning a
 `TrainingLaunch`; a target without one cannot be launched on several nodes (`launch` says so).
 """
 

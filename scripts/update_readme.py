@@ -23,7 +23,7 @@ from scripts.markers import markers, update_part  # noqa: E402
 README = REPO / "README.md"
 PART = "catalogue"
 START, END = markers(PART)
-COLUMNS = ("recipe", "model", "method", "target", "hardware", "what it is")
+COLUMNS = ("recipe", "model", "method", "targets", "hardware", "what it is")
 
 
 def _cell(text: str) -> str:
@@ -37,7 +37,7 @@ def catalogue_table(registry: Registry) -> str:
             f"`{recipe.name}`",
             recipe.model,
             recipe.method,
-            recipe.target,
+            ", ".join(recipe.renders_for),
             recipe.hardware.short(),
             recipe.title,
         )

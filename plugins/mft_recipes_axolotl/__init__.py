@@ -42,7 +42,7 @@ def register_targets(register: Any) -> None:
             kind="axolotl",
             format="yaml",
             description="one axolotl YAML, DeepSpeed inline",
-            launch=axolotl_launch,
+            cluster_launch=axolotl_launch,
         )
     )
 

@@ -1,6 +1,6 @@
 """Built-in plugin: `mft-recipes launch`, the files that start a recipe's run on several nodes (a Slurm
 batch script, a script per node for torchrun, or a DeepSpeed hostfile), around the training files and
-command the recipe's target gives (`Target.launch`); and the accelerate config as a document kind that
+command the recipe's target gives (`Target.cluster_launch`); and the accelerate config as a document kind that
 `validate` knows (docs/multinode.md).
 
 Nothing heavy is imported: the command checks and writes text files.

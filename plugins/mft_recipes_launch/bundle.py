@@ -121,12 +121,12 @@ def build_bundle(
     """Every file of the bundle for `rendered` on `cluster`, checked; raises LaunchUsageError or
     LaunchRefused."""
     target = rendered.target
-    if target.launch is None:
+    if target.cluster_launch is None:
         raise LaunchUsageError(
-            f"target {target.name!r} has no multi-node launch (a target gives one as Target.launch; "
+            f"target {target.name!r} has no multi-node launch (a target gives one as Target.cluster_launch; "
             "docs/multinode.md)"
         )
-    training = target.launch(LaunchRequest(rendered, cluster, folder, launch_dir))
+    training = target.cluster_launch(LaunchRequest(rendered, cluster, folder, launch_dir))
     run = Run(rendered.recipe.name, training, cluster, folder, launch_dir, options.port, options.setup)
     deepspeed = training.accelerate.get("distributed_type") == "DEEPSPEED"
     if options.scheduler == "deepspeed":
