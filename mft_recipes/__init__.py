@@ -28,7 +28,8 @@ import-linter), so what they use is here, typed:
   `format_document` (a rendered document as `render` prints it).
 - Launching on several nodes: a target's `cluster_launch` takes a `LaunchRequest` (the rendered recipe, its
   `Cluster`, the bundle's folder) and returns a `TrainingLaunch` (its `BundleFile`s, accelerate keys,
-  per-node command and `SharedPath`s), which `mft-recipes launch` wraps in a scheduler's files.
+  per-node command and `SharedPath`s), which `mft-recipes launch` wraps in a scheduler's files;
+  `reads_from_disk`, whether a trainer reads a path from disk (so every node needs it) or the hub.
 
 The hooks themselves are documented in mft_recipes.hookspecs and docs/plugins.md.
 
@@ -57,7 +58,14 @@ from mft_recipes.cli import (
 )
 from mft_recipes.documents import DocumentKind
 from mft_recipes.hookspecs import hookimpl
-from mft_recipes.launching import BundleFile, Cluster, LaunchRequest, SharedPath, TrainingLaunch
+from mft_recipes.launching import (
+    BundleFile,
+    Cluster,
+    LaunchRequest,
+    SharedPath,
+    TrainingLaunch,
+    reads_from_disk,
+)
 from mft_recipes.output import atomic_writer, why_unwritable, why_write_failed, write_text_atomic
 from mft_recipes.problems import KeyPath, Problem, format_path
 from mft_recipes.recipes import (
@@ -119,6 +127,7 @@ __all__ = [
     "placeholder",
     "plural",
     "print_json",
+    "reads_from_disk",
     "recipe_or_fail",
     "render_document",
     "rich_console",

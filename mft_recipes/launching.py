@@ -17,6 +17,10 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from mft_recipes.render import RenderedDocument
 
+# What a local dataset file is called; anything else that does not exist is a hub dataset id to the
+# trainers (axolotl/utils/data/shared.py and `datasets.load_dataset` try the path on disk first).
+DATA_SUFFIXES = (".jsonl", ".json", ".csv", ".parquet", ".arrow", ".txt", ".gz", ".zst")
+
 
 @dataclass(frozen=True)
 class Cluster:
@@ -88,3 +92,13 @@ class TrainingLaunch:
     command: Callable[[list[str]], list[str]]
     prepare: tuple[str, ...] = ()
     shared_paths: tuple[SharedPath, ...] = field(default=())
+
+
+def reads_from_disk(path: str, launch_dir: Path, *, files: bool = True) -> bool:
+    """Whether a trainer reads `path` from disk rather than the hub (so every node needs it): it exists
+    from the launch folder, or it is written as a path (absolute, `./`, `~`) or, for data (`files`), a
+    file name."""
+    if (launch_dir / Path(path).expanduser()).exists():
+        return True
+    written_as_path = path.startswith(("/", "./", "../", "~"))
+    return written_as_path or (files and path.lower().endswith(DATA_SUFFIXES))

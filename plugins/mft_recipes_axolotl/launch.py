@@ -15,16 +15,20 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from mft_recipes import BundleFile, LaunchRequest, SharedPath, TrainingLaunch, format_document
+from mft_recipes import (
+    BundleFile,
+    LaunchRequest,
+    SharedPath,
+    TrainingLaunch,
+    format_document,
+    reads_from_disk,
+)
 
 CONFIG = "config.yml"
 # axolotl's defaults where a config leaves the key out (axolotl/common/const.py; the config model's
 # output_dir default).
 DEFAULT_PREPARED_PATH = "last_run_prepared"
 DEFAULT_OUTPUT_DIR = "./model-out"
-# What a local dataset file is called; anything else that does not exist is a hub dataset id to axolotl
-# (axolotl/utils/data/shared.py tries `Path(path).exists()` first).
-DATA_SUFFIXES = (".jsonl", ".json", ".csv", ".parquet", ".arrow", ".txt", ".gz", ".zst")
 
 OUTPUT_WHY = (
     "every node writes its ranks' part of each checkpoint there (ZeRO-3 saves each rank's partition) and "
@@ -78,20 +82,11 @@ def _shared_paths(document: dict[str, Any], launch_dir: Path) -> list[SharedPath
     ]
     for index, dataset in enumerate(document.get("datasets") or []):
         path = dataset.get("path") if isinstance(dataset, dict) else None
-        if isinstance(path, str) and _is_local(path, launch_dir):
+        if isinstance(path, str) and reads_from_disk(path, launch_dir):
             paths.append(SharedPath(f"datasets[{index}].path", path, DATASET_WHY, must_exist=True))
     base_model = document.get("base_model")
-    if isinstance(base_model, str) and _is_local(base_model, launch_dir, files=False):
+    if isinstance(base_model, str) and reads_from_disk(base_model, launch_dir, files=False):
         paths.append(SharedPath("base_model", base_model, MODEL_WHY, must_exist=True))
     if isinstance(document.get("deepspeed"), str):
         paths.append(SharedPath("deepspeed", document["deepspeed"], DEEPSPEED_WHY, must_exist=True))
     return paths
-
-
-def _is_local(path: str, launch_dir: Path, *, files: bool = True) -> bool:
-    """Whether axolotl (or transformers, for a model) reads `path` from disk rather than the hub: it exists
-    from the launch folder, or it is written as a path (absolute, `./`, `~`) or, for data, a file name."""
-    if (launch_dir / Path(path).expanduser()).exists():
-        return True
-    written_as_path = path.startswith(("/", "./", "../", "~"))
-    return written_as_path or (files and path.lower().endswith(DATA_SUFFIXES))

@@ -86,6 +86,9 @@ class Bundle:
     steps: tuple[Step, ...]
     shared: list[dict[str, Any]]
     plan: dict[str, Any] | None
+    # `--target NAME` where the bundle is not for the recipe's own target: what `render` and `plan` need
+    # to see the same run.
+    target_option: str = ""
     warnings: list[str] = field(default_factory=list)
 
     def manifest(self) -> dict[str, Any]:
@@ -184,6 +187,7 @@ def build_bundle(
         steps=started.steps,
         shared=[_shared_json(shared, placement) for shared, placement in placements],
         plan=plan,
+        target_option="" if target.name == rendered.recipe.target else f" --target {target.name}",
         warnings=warnings,
     )
     from mft_recipes_launch.readme import readme

@@ -71,6 +71,12 @@ HOST = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
     help="A line every script runs first, e.g. --setup 'source /shared/venv/bin/activate' (repeatable).",
 )
 @click.option(
+    "--target",
+    "target_name",
+    metavar="NAME",
+    help="Launch the recipe as rendered for this target (default: its own; `render --target`).",
+)
+@click.option(
     "--json", "as_json", is_flag=True, help="Print the bundle as JSON (schemas/launch-bundle.schema.json)."
 )
 def launch_command(
@@ -84,6 +90,7 @@ def launch_command(
     shared: tuple[str, ...],
     sbatch_options: tuple[str, ...],
     setup: tuple[str, ...],
+    target_name: str | None,
     as_json: bool,
     **hardware: Any,
 ) -> None:
@@ -97,6 +104,7 @@ def launch_command(
         --gpus-per-node 8 --scheduler torchrun -o /shared/run
     mft-recipes launch mistral-7b-full dataset=/nfs/train.jsonl --nodes 2 --scheduler deepspeed \\
         --hosts gpu01,gpu02 -o /nfs/run
+    mft-recipes launch mistral-7b-full dataset=/shared/train.jsonl --target trl --scheduler slurm -o /shared/run
     """
     from mft_recipes_plan.plan import PlanError, PlanOptions, cluster_of
 
@@ -138,7 +146,7 @@ def launch_command(
         fail(str(error))
     cluster = Cluster(nodes, per_node, gpu_name or recipe.hardware.gpu)
     try:
-        rendered = render_document(recipe, parse_overrides(overrides))
+        rendered = render_document(recipe, parse_overrides(overrides), target=target_name)
     except (ParameterError, RenderError) as error:
         fail(str(error))
     launch = LaunchOptions(

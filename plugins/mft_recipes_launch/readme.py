@@ -23,7 +23,7 @@ ROLES = {
     ACCELERATE_CONFIG: "the accelerate config every node reads: machines, processes in all, the rendezvous on "
     "the first node, DeepSpeed's launcher; validated against accelerate's schema and the world size",
     SBATCH_SCRIPT: "the Slurm batch script: the nodes, one task each, the first node as the main process, "
-    "the data prepared once, then node.sh on every node (passes `bash -n` and shellcheck)",
+    "{prepared}node.sh on every node (passes `bash -n` and shellcheck)",
     NODE_SCRIPT: "one node's part: `accelerate launch` with this node's rank and the main process's address",
     LAUNCH_SCRIPT: "the whole run, started once on the first host: DeepSpeed's launcher reaches the others",
     HOSTFILE: "DeepSpeed's hostfile, `HOST slots=GPUs` per node, read as DeepSpeed's launcher reads it",
@@ -52,7 +52,8 @@ def readme(bundle: Bundle) -> str:
         role = ROLES.get(
             name, f"the training config ({bundle.target}), validated for {cluster.world_size} GPUs"
         )
-        lines.append(f"| `{name}` | {role} |")
+        prepared = "the data prepared once, then " if run.prepare() else ""
+        lines.append(f"| `{name}` | {role.format(prepared=prepared)} |")
     lines += [
         "",
         *_plan(bundle),
@@ -127,7 +128,7 @@ def _plan(bundle: Bundle) -> list[str]:
     cluster = bundle.run.cluster
     lines += [
         f"- more: `mft-recipes plan {bundle.run.recipe} --gpu {cluster.gpu} --nodes {cluster.nodes} "
-        f"--gpus-per-node {cluster.gpus_per_node}` with the same overrides (config.yml's first lines list them)",
+        f"--gpus-per-node {cluster.gpus_per_node}{bundle.target_option}` with the same overrides (config.yml's first lines list them)",
         "",
     ]
     return lines
