@@ -47,14 +47,14 @@ def free_port() -> int:
         return port
 
 
-def write_bundle(folder: Path, recipe: str, *args: str) -> Path:
-    """`mft-recipes launch RECIPE dataset=train.jsonl ARGS -o bundle`, from `folder` (a local disk, so it is
+def write_bundle(folder: Path, recipe: str, *args: str, dataset: str = "train.jsonl") -> Path:
+    """`mft-recipes launch RECIPE dataset=DATASET ARGS -o bundle`, from `folder` (a local disk, so it is
     declared shared: the two nodes are one machine)."""
     (folder / "train.jsonl").write_text(CHAT * 4)
     cwd = Path.cwd()
     os.chdir(folder)
     try:
-        result = mft("launch", recipe, "dataset=train.jsonl", *args, "--shared", str(folder), "-o", "bundle")
+        result = mft("launch", recipe, f"dataset={dataset}", *args, "--shared", str(folder), "-o", "bundle")
     finally:
         os.chdir(cwd)
     assert result.exit_code == 0, result.output
@@ -211,14 +211,14 @@ def test_the_slurm_bundle_passes_shellcheck_and_starts_one_task_per_node(tmp_pat
     assert [json.loads(line)["program"] for line in calls.read_text().splitlines()] == ["scontrol"]
 
 
-def accelerate_launch(options: list[str], config: str) -> Any:
-    """`accelerate launch OPTIONS -m axolotl.cli.train CONFIG` as accelerate's own code reads it, up to the
-    command and environment it hands on (launch_command in accelerate/commands/launch.py, to
-    `deepspeed_launcher`'s prepare_deepspeed_cmd_env)."""
+def accelerate_launch(options: list[str], config: str, module: str = "axolotl.cli.train") -> Any:
+    """`accelerate launch OPTIONS -m MODULE CONFIG` as accelerate's own code reads it, up to the command and
+    environment it hands on (launch_command in accelerate/commands/launch.py, to `deepspeed_launcher`'s
+    prepare_deepspeed_cmd_env)."""
     from accelerate.commands.launch import _validate_launch_command, launch_command_parser
     from accelerate.utils.launch import prepare_deepspeed_cmd_env
 
-    args = launch_command_parser().parse_args([*options, "-m", "axolotl.cli.train", config])
+    args = launch_command_parser().parse_args([*options, "-m", module, config])
     args, defaults, precision_from_config = _validate_launch_command(args)
     assert args.use_deepspeed
     fields = list(defaults.deepspeed_config) + (["mixed_precision"] if precision_from_config else [])
@@ -294,3 +294,31 @@ def test_accelerates_own_classes_accept_the_accelerate_config(tmp_path: Path, sc
     _, environment = accelerate_launch(options, str(bundle / "config.yml"))
     with patch_environment(**environment), pytest.raises(ValueError, match="will be ignored"):
         DeepSpeedPlugin(hf_ds_config=section)
+
+
+def test_accelerates_own_classes_take_the_trl_bundles_deepspeed_from_its_config(tmp_path: Path) -> None:
+    """TRL takes DeepSpeed from the accelerate config: the TRL bundle's file loads in accelerate's
+    ClusterConfig, and the DeepSpeed plugin accelerate's launcher hands every rank (through the
+    environment) is the recipe's ZeRO-3 with its precision. TRL itself is not in this environment (the trl
+    tier has it); accelerate's side is what the bundle adds."""
+    from accelerate.commands.config.config_args import ClusterConfig
+    from accelerate.utils import DeepSpeedPlugin, patch_environment
+
+    (tmp_path / "train.tokens.jsonl").write_text('{"input_ids": [1, 3, 2], "assistant_masks": [0, 1, 1]}\n')
+    port = free_port()
+    bundle = write_bundle(
+        tmp_path, "mistral-7b-full", "--target", "trl", "--nodes", "2", "--scheduler", "slurm",
+        "--port", str(port), dataset="train.tokens.jsonl",
+    )  # fmt: skip
+    accelerate = bundle / "accelerate.yaml"
+    loaded = ClusterConfig.from_yaml_file(str(accelerate))
+    assert (loaded.num_machines, loaded.num_processes, loaded.distributed_type.value) == (2, 16, "DEEPSPEED")
+    options = ["--config_file", str(accelerate), "--machine_rank", "1", "--main_process_ip", "127.0.0.1"]
+    _, environment = accelerate_launch(
+        [*options, "--main_process_port", str(port)], str(bundle / "config.yml"), module="trl.scripts.sft"
+    )
+    with patch_environment(**environment):
+        plugin = DeepSpeedPlugin()
+    assert "deepspeed" not in yaml.safe_load((bundle / "config.yml").read_text()), "only accelerate's"
+    assert plugin.zero_stage == 3 and plugin.deepspeed_config["zero_optimization"]["stage"] == 3
+    assert environment["ACCELERATE_MIXED_PRECISION"] == "bf16"
