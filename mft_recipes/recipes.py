@@ -48,18 +48,56 @@ class RecipeParameter:
 
 @dataclass(frozen=True)
 class Hardware:
-    """The hardware a recipe is written for."""
+    """The hardware a recipe is written for: `gpus` GPUs in all (the world size DeepSpeed shards over) on
+    `nodes` machines, `gpus_per_node` each. A recipe file gives `gpus` (one machine) or `nodes` and
+    `gpus_per_node`."""
 
     gpus: int
     gpu: str
     gpu_memory_gb: int
+    nodes: int = 1
+
+    @property
+    def gpus_per_node(self) -> int:
+        return self.gpus // self.nodes
 
     def __str__(self) -> str:
         return self.short() if not self.gpus else f"{self.short()} ({self.gpu_memory_gb} GB)"
 
     def short(self) -> str:
-        """`8× h100-80gb`, or `hosted` for a recipe trained on a service's hardware (no GPUs of ours)."""
-        return f"{self.gpus}× {self.gpu}" if self.gpus else self.gpu
+        """`8× h100-80gb`, `4 nodes × 8× h100-80gb`, or `hosted` for a recipe trained on a service's
+        hardware (no GPUs of ours)."""
+        if not self.gpus:
+            return self.gpu
+        one_node = f"{self.gpus_per_node}× {self.gpu}"
+        return one_node if self.nodes == 1 else f"{self.nodes} nodes × {one_node}"
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "gpus": self.gpus,
+            "gpu": self.gpu,
+            "gpu_memory_gb": self.gpu_memory_gb,
+            "nodes": self.nodes,
+            "gpus_per_node": self.gpus_per_node,
+        }
+
+
+def _hardware(loaded: LoadedDocument) -> Hardware:
+    """A recipe file's `hardware`: `gpus` on one machine, or `nodes` × `gpus_per_node` (with `gpus`, if
+    given, their product)."""
+    written = dict(loaded.data["hardware"])
+    nodes, per_node = written.pop("nodes", 1), written.pop("gpus_per_node", None)
+    gpus = written.pop("gpus", None)
+    if per_node is not None and gpus is not None and gpus != nodes * per_node:
+        problem = Problem(
+            f"gpus {gpus} is not nodes {nodes} × gpus_per_node {per_node}: give gpus (one machine) or nodes "
+            "and gpus_per_node",
+            ("hardware", "gpus"),
+            "recipe-world-size",
+        )
+        raise RecipeError(str(problem.located(loaded.file, loaded.lines)))
+    total = nodes * per_node if per_node is not None else gpus
+    return Hardware(gpus=total, nodes=nodes, **written)
 
 
 @dataclass(frozen=True)
@@ -177,7 +215,7 @@ def load_recipe(
         model=data["model"],
         method=data["method"],
         target=data["target"],
-        hardware=Hardware(**data["hardware"]),
+        hardware=_hardware(loaded),
         parameters=parameters,
         document=document,
         launch=data.get("launch", "").strip(),

@@ -23,6 +23,7 @@ from mft_recipes.validation import validate_document
 
 if TYPE_CHECKING:
     from mft_recipes.host import PluginInfo, Registry
+    from mft_recipes.launching import LaunchRequest, TrainingLaunch
 
 _PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
@@ -41,7 +42,10 @@ class Target:
     into its own, or raises RenderError saying what it cannot express and why. `companions(document,
     context)` gives, from that same document, the other files a run needs beside it ({suffix: document}, written as
     `NAME.SUFFIX.yaml` next to `render -o NAME.yaml`: an accelerate config), and `launch(rendered, paths)`
-    the command that runs the written files (`paths`: "" the document, else each companion's suffix)."""
+    the command that runs the written files (`paths`: "" the document, else each companion's suffix).
+
+    `cluster_launch`, when the target has one, gives `mft-recipes launch` the training files and per-node
+    command of a run on several nodes (mft_recipes.launching)."""
 
     name: str
     kind: str
@@ -51,6 +55,7 @@ class Target:
     translate: Callable[[dict[str, Any], RenderContext], dict[str, Any]] | None = None
     companions: Callable[[dict[str, Any], RenderContext], dict[str, dict[str, Any]]] | None = None
     launch: Callable[[RenderedDocument, Mapping[str, str]], str] | None = None
+    cluster_launch: Callable[[LaunchRequest], TrainingLaunch] | None = None
 
 
 @dataclass(frozen=True)

@@ -18,18 +18,12 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # `python scripts/update_readme.py` finds scripts.markers as pytest does
 
 from mft_recipes.host import BUILTIN_DISTRIBUTION, Registry, get_registry  # noqa: E402
-from mft_recipes.recipes import Recipe  # noqa: E402
 from scripts.markers import markers, update_part  # noqa: E402
 
 README = REPO / "README.md"
 PART = "catalogue"
 START, END = markers(PART)
 COLUMNS = ("recipe", "model", "method", "targets", "hardware", "what it is")
-
-
-def _hardware(recipe: Recipe) -> str:
-    hardware = recipe.hardware
-    return "hosted" if hardware.gpus == 0 else f"{hardware.gpus}× {hardware.gpu}"
 
 
 def _cell(text: str) -> str:
@@ -44,7 +38,7 @@ def catalogue_table(registry: Registry) -> str:
             recipe.model,
             recipe.method,
             ", ".join(recipe.renders_for),
-            _hardware(recipe),
+            recipe.hardware.short(),
             recipe.title,
         )
         for recipe in sorted(registry.recipes.values(), key=lambda recipe: recipe.name)

@@ -34,8 +34,16 @@ def register_parameter_sets(register: Any) -> None:
 
 @hookimpl
 def register_targets(register: Any) -> None:
+    from mft_recipes_axolotl.launch import axolotl_launch
+
     register(
-        Target("axolotl", kind="axolotl", format="yaml", description="one axolotl YAML, DeepSpeed inline")
+        Target(
+            "axolotl",
+            kind="axolotl",
+            format="yaml",
+            description="one axolotl YAML, DeepSpeed inline",
+            cluster_launch=axolotl_launch,
+        )
     )
 
 

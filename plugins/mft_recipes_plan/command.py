@@ -44,7 +44,20 @@ class TokenCount(click.ParamType):
     help="GPU from the table (default: the recipe's); `--gpu list` prints the table "
     "(with --json: schemas/gpu-table.schema.json).",
 )
-@click.option("--gpus", type=click.IntRange(min=1), help="Number of GPUs (default: the recipe's).")
+@click.option(
+    "--gpus",
+    type=click.IntRange(min=1),
+    help="GPUs in all (default: the recipe's); alone, on one machine (a multi-node recipe: its GPUs per node).",
+)
+@click.option("--nodes", type=click.IntRange(min=1), help="Machines (default: the recipe's).")
+@click.option(
+    "--gpus-per-node", type=click.IntRange(min=1), help="GPUs on each machine (default: the recipe's)."
+)
+@click.option(
+    "--interconnect-gbps",
+    type=click.FloatRange(min=0, min_open=True),
+    help="Network between machines per GPU, Gbit/s (default: the GPU table's): ZeRO-3's traffic is timed on it.",
+)
 @click.option(
     "--tokens", type=TokenCount(), help="Tokens in the training data, one pass (20000000, 2e7, 20M, 1.5B)."
 )
@@ -121,6 +134,7 @@ def plan_command(
     mft-recipes plan mistral-7b-qlora
     mft-recipes plan mixtral-moe --gpu a100-80gb --tokens 20M
     mft-recipes plan mixtral-8x22b --gpus 4 --check
+    mft-recipes plan mixtral-8x22b --gpu a100-40gb --nodes 2 --gpus-per-node 8 --tokens 50M
     mft-recipes plan mistral-7b-qlora --target trl
     mft-recipes plan mistral-7b-lora sequence_len=4096 --data train.jsonl --json
     mft-recipes plan mistral-7b-qlora --requests-per-month 500000 --api-price-per-mtoken 0.25
@@ -273,7 +287,12 @@ def _print_plan(plan: Plan) -> None:
         elif plan.gpu is not None:
             console.print(
                 f"memory per GPU: {_gib(plan.memory_per_gpu_gib)} of {plan.gpu.memory_gib:g} GiB on "
-                f"{plan.gpus}× {plan.gpu.name}: {verdict}, headroom {_gib(plan.headroom_gib)}"
+                f"{plan.hardware()}: {verdict}, headroom {_gib(plan.headroom_gib)}"
+                + (
+                    f" (fits on {plan.nodes_needed} nodes of {plan.gpus_per_node})"
+                    if not plan.fits and plan.nodes_needed
+                    else ""
+                )
             )
         table = Table(box=None, pad_edge=False)
         for column, justify in (("term", "left"), ("GiB", "right"), ("share", "right")):
@@ -284,6 +303,15 @@ def _print_plan(plan: Plan) -> None:
         console.print(table)
         if plan.memory.cpu_bytes:
             console.print(f"offloaded to CPU memory: {plan.memory.cpu_bytes / 2**30:.1f} GiB")
+    if plan.communication is not None:
+        traffic = plan.communication
+        console.print(
+            f"between nodes: {traffic.bytes_per_step / 1e9:.1f} GB per GPU per step (ZeRO-3: "
+            f"{traffic.gathers_per_micro_batch} all-gathers and a reduce-scatter × {traffic.micro_batches} micro "
+            f"batches) → {traffic.seconds_per_step:.2f} s at {traffic.interconnect_gbps:g} Gb/s, against "
+            f"{traffic.compute_seconds_per_step:.2f} s of compute: {traffic.bound}-bound",
+            markup=False,
+        )
     if plan.time_hours is not None and plan.cost_usd is not None:
         console.print(
             f"training: {plan.training_tokens:,} tokens, {plan.flops_per_token:.3g} FLOPs/token → "
@@ -335,11 +363,17 @@ def _print_gpu_table(table: dict[str, Any], as_json: bool) -> None:
     from rich.table import Table
 
     grid = Table(box=None, pad_edge=False)
-    for column in ("name", "memory GiB", "BF16 TFLOP/s", "USD/hour", "price source"):
+    for column in ("name", "memory GiB", "BF16 TFLOP/s", "network Gb/s", "USD/hour", "price source"):
         grid.add_column(column, overflow="fold")
     for gpu in table.values():
+        network = "n/a" if gpu.interconnect_gbps is None else f"{gpu.interconnect_gbps:g}"
         grid.add_row(
-            gpu.name, f"{gpu.memory_gib:g}", f"{gpu.bf16_tflops:g}", f"{gpu.usd_per_hour:g}", gpu.price_source
+            gpu.name,
+            f"{gpu.memory_gib:g}",
+            f"{gpu.bf16_tflops:g}",
+            network,
+            f"{gpu.usd_per_hour:g}",
+            gpu.price_source,
         )
     Console(soft_wrap=False).print(grid)
 
@@ -388,9 +422,7 @@ def _plot(plan: Plan, path: str, fmt: str) -> None:
         plan.gpu.memory_gib, color="black", linestyle="--", label=f"{plan.gpu.name} ({plan.gpu.memory_gib:g})"
     )
     axes.set_ylabel("GiB per GPU")
-    axes.set_title(
-        f"{plan.recipe} on {plan.gpus}× {plan.gpu.name}: {'fits' if plan.fits else 'does not fit'}"
-    )
+    axes.set_title(f"{plan.recipe} on {plan.hardware()}: {'fits' if plan.fits else 'does not fit'}")
     axes.legend(loc="upper left", bbox_to_anchor=(1.02, 1), fontsize="small")
     buffer = io.BytesIO()
     figure.savefig(buffer, format=fmt, bbox_inches="tight", dpi=120)

@@ -1,4 +1,5 @@
-"""The GPU table: memory, BF16 peak and an hourly price per card, kept as data the user can override.
+"""The GPU table: memory, BF16 peak, the network between machines and an hourly price per card, kept as
+data the user can override.
 
 The built-in table is gpus.yaml next to this module. A user's table (`--gpu-table FILE`, or the file
 named by MFT_RECIPES_GPU_TABLE) has the same shape; its entries replace or add to the built-in ones.
@@ -39,6 +40,9 @@ class Gpu:
     usd_per_hour: float
     price_source: str = ""
     compute_capability: str | None = None  # "9.0": what bf16, tf32 and fp8 support follow from
+    # Inter-node bandwidth per GPU, Gbit/s one way (None: the table does not say), and where it comes from.
+    interconnect_gbps: float | None = None
+    interconnect_source: str = ""
 
     def capability(self) -> tuple[int, int] | None:
         """The compute capability as (major, minor), or None when the table does not say."""
@@ -114,11 +118,20 @@ def _parse(data: Any, source: str) -> dict[str, Gpu]:
             raise GpuTableError(
                 f'{source}: gpus.{name}.compute_capability: expected "major.minor" such as "9.0", got {capability!r}'
             )
+        interconnect = entry.get("interconnect_gbps")
+        if interconnect is not None and (
+            isinstance(interconnect, bool) or not isinstance(interconnect, (int, float)) or interconnect <= 0
+        ):
+            raise GpuTableError(
+                f"{source}: gpus.{name}.interconnect_gbps: expected a positive number of Gbit/s, got {interconnect!r}"
+            )
         table[str(name)] = Gpu(
             name=str(name),
             title=str(entry.get("title", name)),
             price_source=str(entry.get("price_source", "")),
             compute_capability=None if capability is None else str(capability),
+            interconnect_gbps=None if interconnect is None else float(interconnect),
+            interconnect_source=str(entry.get("interconnect_source", "")),
             **values,
         )
     return table

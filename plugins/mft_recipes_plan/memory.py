@@ -56,6 +56,7 @@ class TrainingSetup:
     quantize_moe_experts: bool
     sequence_len: int
     micro_batch_size: int
+    gradient_accumulation_steps: int
     sample_packing: bool
     gradient_checkpointing: bool
     flash_attention: bool
@@ -103,7 +104,12 @@ class TrainingSetup:
             notes.append("FSDP planned as a full shard (like ZeRO-3)")
         sequence_len = document.get("sequence_len", 2048)
         micro_batch = document.get("micro_batch_size", 1)
-        for key, value in (("sequence_len", sequence_len), ("micro_batch_size", micro_batch)):
+        accumulation = document.get("gradient_accumulation_steps", 1)
+        for key, value in (
+            ("sequence_len", sequence_len),
+            ("micro_batch_size", micro_batch),
+            ("gradient_accumulation_steps", accumulation),
+        ):
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise SetupError(f"{key}: expected a positive integer, got {value!r}")
         return cls(
@@ -114,6 +120,7 @@ class TrainingSetup:
             quantize_moe_experts=bool(document.get("quantize_moe_experts")),
             sequence_len=sequence_len,
             micro_batch_size=micro_batch,
+            gradient_accumulation_steps=accumulation,
             sample_packing=bool(document.get("sample_packing")),
             gradient_checkpointing=bool(document.get("gradient_checkpointing")),
             flash_attention=_memory_efficient_attention(document),

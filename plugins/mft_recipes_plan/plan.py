@@ -12,7 +12,8 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
-from mft_recipes import Architecture, Architectures, RenderedDocument
+from mft_recipes import Architecture, Architectures, Hardware, RenderedDocument
+from mft_recipes_plan.communication import Communication, zero3_communication
 from mft_recipes_plan.counts import ParameterCount, active_parameters, count_parameters
 from mft_recipes_plan.gpus import Gpu, find_gpu, load_gpu_table
 from mft_recipes_plan.memory import GIB, MemoryEstimate, TrainingSetup, estimate_memory
@@ -35,6 +36,9 @@ HOURS_PER_MONTH = 730
 VLLM_MEMORY_UTILIZATION = 0.9
 KV_CACHE_FACTOR = 1.3
 SERVE_MFU = 0.25
+# The most nodes `nodes_needed` looks at: beyond it a run wants a different setup (offload, more GPUs per
+# node), not more of the same.
+MAX_NODES = 64
 
 
 class PlanError(ValueError):
@@ -62,12 +66,16 @@ class CpuRun:
 
 @dataclass(frozen=True)
 class PlanOptions:
-    """What a plan is asked beyond the rendered recipe (the options of `plan`): the GPU and their number
-    (default: the recipe's), the tokens of one pass over the data, the utilisation, a GPU table, La
-    Plateforme's price, and the serving question."""
+    """What a plan is asked beyond the rendered recipe (the options of `plan`): the GPU, how many and on
+    how many machines (default: the recipe's; `cluster_of` says how `gpus`, `nodes` and `gpus_per_node`
+    combine), the network between machines (default: the GPU table's), the tokens of one pass over the
+    data, the utilisation, a GPU table, La Plateforme's price, and the serving question."""
 
     gpu: str | None = None
     gpus: int | None = None
+    nodes: int | None = None
+    gpus_per_node: int | None = None
+    interconnect_gbps: float | None = None
     tokens: int | None = None
     mfu: float | None = None
     gpu_table: str | None = None
@@ -86,6 +94,7 @@ class Plan:
     architecture: Architecture | None
     gpu: Gpu | None
     gpus: int
+    nodes: int = 1
     counts: ParameterCount | None = None
     memory: MemoryEstimate | None = None
     training_tokens: int | None = None
@@ -96,6 +105,8 @@ class Plan:
     platform: dict[str, Any] | None = None
     serving: dict[str, Any] | None = None
     cpu_run: CpuRun | None = None
+    communication: Communication | None = None
+    nodes_needed: int | None = None
     assumptions: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
@@ -134,10 +145,21 @@ class Plan:
                 f"({short:.1f} GiB short)"
             )
         assert self.gpu is not None
+        enough = f"; {self.nodes_needed} nodes of {self.gpus_per_node} would fit" if self.nodes_needed else ""
         return (
-            f"needs {self.memory_per_gpu_gib:.1f} GiB per GPU, {self.gpus}× {self.gpu.name} has "
-            f"{self.gpu.memory_gib:g} GiB ({short:.1f} GiB short)"
+            f"needs {self.memory_per_gpu_gib:.1f} GiB per GPU, {self.hardware()} has "
+            f"{self.gpu.memory_gib:g} GiB ({short:.1f} GiB short){enough}"
         )
+
+    @property
+    def gpus_per_node(self) -> int:
+        return self.gpus // self.nodes
+
+    def hardware(self) -> str:
+        """`8× h100-80gb`, or `2 nodes × 8× a100-40gb`."""
+        gpu = self.gpu.name if self.gpu else "CPU"
+        one_node = f"{self.gpus_per_node}× {gpu}"
+        return one_node if self.nodes == 1 else f"{self.nodes} nodes × {one_node}"
 
     def as_json(self) -> dict[str, Any]:
         counts = self.counts
@@ -152,6 +174,9 @@ class Plan:
             "trainable_breakdown": counts.trainable_groups if counts else None,
             "gpu": self.gpu.as_json() if self.gpu else None,
             "gpus": self.gpus,
+            "nodes": self.nodes,
+            "gpus_per_node": self.gpus_per_node,
+            "nodes_needed": self.nodes_needed,
             "memory_per_gpu_gib": _round(self.memory_per_gpu_gib),
             "memory_breakdown_gib": (
                 {term: round(value, 3) for term, value in self.memory.gib().items()} if self.memory else None
@@ -164,6 +189,7 @@ class Plan:
             "mfu": self.mfu,
             "time_hours": _round(self.time_hours),
             "cost_usd": _round(self.cost_usd, 2),
+            "communication": self.communication.as_json() if self.communication else None,
             "platform": self.platform,
             "serving": self.serving,
             "cpu_run": None
@@ -213,7 +239,8 @@ def plan_rendered(rendered: RenderedDocument, options: PlanOptions, architecture
         if on_cpu and options.gpu:
             raise PlanError(f"device=cpu plans a run with no GPU: drop --gpu {options.gpu} (or device=cpu)")
         gpu = None if on_cpu else find_gpu(options.gpu or recipe.hardware.gpu, table)
-        processes = options.gpus or max(recipe.hardware.gpus, 1)
+        nodes, per_node = cluster_of(recipe.hardware, options)
+        processes = nodes * per_node
         counts = count_parameters(architecture, document)
         setup = TrainingSetup.from_document(document)
         plan = Plan(
@@ -224,10 +251,13 @@ def plan_rendered(rendered: RenderedDocument, options: PlanOptions, architecture
             architecture,
             gpu,
             0 if on_cpu else processes,
+            nodes=1 if on_cpu else nodes,
             counts=counts,
             memory=estimate_memory(architecture, counts, setup, processes, cuda=not on_cpu),
             cpu_run=CpuRun(processes, machine_ram_gib()) if on_cpu else None,
         )
+        if gpu is not None:
+            plan.nodes_needed = nodes_needed(architecture, counts, setup, gpu, per_node)
         plan.notes += list(counts.notes) + list(plan.memory.notes if plan.memory else ())
         plan.assumptions["micro batch"] = (
             f"{setup.micro_batch_size} × {setup.sequence_len} tokens"
@@ -238,6 +268,43 @@ def plan_rendered(rendered: RenderedDocument, options: PlanOptions, architecture
     if options.serving is not None:
         plan.serving = _plan_serving(plan, options.serving, table)
     return plan
+
+
+def cluster_of(hardware: Hardware, options: PlanOptions) -> tuple[int, int]:
+    """(nodes, GPUs per node) a plan is for: the recipe's hardware, changed by the options. `nodes` and
+    `gpus_per_node` replace the recipe's; `gpus` alone means that many GPUs on one machine, as it always
+    has (on a multi-node recipe: that many of its GPUs per node, on as many nodes as it takes); `gpus`
+    with one of the others gives the other, and with both must be their product."""
+    nodes, per_node, gpus = options.nodes, options.gpus_per_node, options.gpus
+    if gpus is None:
+        return nodes or hardware.nodes, per_node or max(hardware.gpus_per_node, 1)
+    if nodes is None and per_node is None:
+        if hardware.nodes == 1:
+            return 1, gpus
+        per_node = hardware.gpus_per_node
+    if nodes is None:
+        assert per_node is not None
+        nodes = gpus // per_node
+    per_node = per_node or gpus // nodes
+    if nodes < 1 or per_node < 1 or nodes * per_node != gpus:
+        raise PlanError(
+            f"--gpus {gpus} is not {nodes} nodes × {per_node} GPUs per node: give the GPUs in all as a "
+            "multiple of the GPUs per node (--gpus-per-node; the recipe's by default), or --nodes and "
+            "--gpus-per-node"
+        )
+    return nodes, per_node
+
+
+def nodes_needed(
+    architecture: Architecture, counts: ParameterCount, setup: TrainingSetup, gpu: Gpu, per_node: int
+) -> int | None:
+    """The fewest machines of `per_node` GPUs on which a step fits in memory (the sharded terms shrink
+    with the world size), or None when even MAX_NODES do not do it."""
+    for nodes in range(1, MAX_NODES + 1):
+        memory = estimate_memory(architecture, counts, setup, nodes * per_node)
+        if memory.total / GIB <= gpu.memory_gib:
+            return nodes
+    return None
 
 
 def machine_ram_gib() -> float:
@@ -310,6 +377,7 @@ def _plan_training_time(
     plan.assumptions["utilisation"] = (
         f"{mfu:.0%} of the BF16 peak ({'given' if options.mfu is not None else 'assumed'}; --mfu to change)"
     )
+    _plan_communication(plan, counts, setup, options)
     if options.tokens is None:
         plan.notes.append("no --tokens or --data: time and cost need the size of the data")
         return
@@ -319,9 +387,57 @@ def _plan_training_time(
     )
     assert plan.gpu is not None
     seconds = plan.training_tokens * plan.flops_per_token / (plan.gpus * plan.gpu.bf16_tflops * 1e12 * mfu)
+    if plan.communication is not None:
+        seconds *= plan.communication.slowdown
     plan.time_hours = seconds / 3600
     plan.cost_usd = plan.time_hours * plan.gpus * plan.gpu.usd_per_hour
     plan.assumptions["price"] = f"${plan.gpu.usd_per_hour}/GPU-hour ({plan.gpu.price_source or 'your table'})"
+
+
+def _plan_communication(
+    plan: Plan, counts: ParameterCount, setup: TrainingSetup, options: PlanOptions
+) -> None:
+    """ZeRO-3's traffic between the plan's machines, against its compute (plugins/mft_recipes_plan/
+    communication.py, docs/plan.md)."""
+    if plan.nodes < 2:
+        return
+    if not setup.sharded or setup.fsdp:
+        plan.notes.append(
+            f"{plan.nodes} nodes: traffic between machines is modelled for DeepSpeed ZeRO-3 only; this run's is not counted"
+        )
+        return
+    assert plan.gpu is not None and plan.mfu is not None and plan.flops_per_token is not None
+    gbps = options.interconnect_gbps or plan.gpu.interconnect_gbps
+    if gbps is None:
+        plan.notes.append(
+            f"{plan.gpu.name}: the GPU table gives no network between machines; time leaves ZeRO-3's "
+            "traffic between nodes out (--interconnect-gbps N counts it)"
+        )
+        return
+    source = "given" if options.interconnect_gbps else plan.gpu.interconnect_source or "your table"
+    tokens_per_step = setup.tokens_per_micro_batch * setup.gradient_accumulation_steps
+    compute = tokens_per_step * plan.flops_per_token / (plan.gpu.bf16_tflops * 1e12 * plan.mfu)
+    plan.communication = communication = zero3_communication(
+        counts,
+        setup,
+        nodes=plan.nodes,
+        world_size=plan.gpus,
+        interconnect_gbps=gbps,
+        interconnect_source=source,
+        compute_seconds_per_step=compute,
+    )
+    plan.assumptions["network"] = (
+        f"{gbps:g} Gb/s per GPU between machines ({source}; --interconnect-gbps to change), at full rate, "
+        "overlapped with compute"
+    )
+    if communication.bound == "communication":
+        plan.notes.append(
+            f"communication-bound: each step moves {communication.bytes_per_step / 1e9:.1f} GB per GPU between "
+            f"nodes ({communication.seconds_per_step:.2f} s at {gbps:g} Gb/s) against "
+            f"{communication.compute_seconds_per_step:.2f} s of compute; more tokens per step "
+            "(gradient_accumulation_steps does not help: ZeRO-3 gathers per micro batch; micro_batch_size or "
+            "sequence_len does), fewer nodes or a faster network"
+        )
 
 
 def _plan_platform(plan: Plan, document: dict[str, Any], options: PlanOptions) -> None:

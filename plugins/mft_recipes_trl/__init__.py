@@ -2,7 +2,8 @@
 `trl sft --config FILE` runs (translate.py), with the accelerate config of a DeepSpeed recipe beside it
 (accelerate.py); the `trl` document kind, validated against a schema generated from the pinned TRL's own
 dataclasses (schemas/trl.schema.json) and by the checks in validators.py; `validate --deep` with TRL's
-own parser (deep.py); and `mft-recipes trl tokenize`, which writes the training data in Mistral's exact
+own parser (deep.py); its part of a multi-node `mft-recipes launch --target trl` (cluster.py); and
+`mft-recipes trl tokenize`, which writes the training data in Mistral's exact
 chat format (tokenize.py, docs/trl.md).
 
 Nothing here imports TRL: rendering and validation stay fast and work without it.
@@ -55,6 +56,7 @@ def register_document_kinds(register: Any) -> None:
 
 @hookimpl
 def register_targets(register: Any) -> None:
+    from mft_recipes_trl.cluster import trl_cluster_launch
     from mft_recipes_trl.translate import translate
 
     register(
@@ -68,6 +70,7 @@ def register_targets(register: Any) -> None:
             translate=translate,
             companions=companions,
             launch=launch,
+            cluster_launch=trl_cluster_launch,
         )
     )
 

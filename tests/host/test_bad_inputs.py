@@ -115,6 +115,29 @@ CASES: dict[str, tuple] = {
     "plan: --check on a plan that does not fit": (
         ["plan", "mixtral-8x22b", "--gpus", "4", "--check"], 1, ["mixtral-8x22b does not fit", "GiB per GPU"],
     ),
+    # launch
+    "launch: an unknown recipe": (["launch", "mixtral", "--scheduler", "slurm", "-o", "{d}/run"], 2, ["no recipe 'mixtral'"]),
+    "launch: no --scheduler": (["launch", "mistral-7b-full", "dataset=d.jsonl", "-o", "{d}/run"], 2, ["--scheduler"]),
+    "launch: -o a folder of other files": (
+        ["launch", "mistral-7b-full", "dataset=d.jsonl", "--scheduler", "slurm", "-o", "{d}"], 2,
+        ["-o {d}: cannot write the bundle there: it holds other files"],
+    ),
+    "launch: -o a file": (
+        ["launch", "mistral-7b-full", "dataset=d.jsonl", "--scheduler", "slurm", "-o", "{d}/notes.txt"], 2,
+        ["'{d}/notes.txt' is a file"],
+    ),
+    "launch: hosts that are not the nodes": (
+        ["launch", "mistral-7b-full", "dataset=d.jsonl", "--nodes", "2", "--scheduler", "deepspeed", "--hosts", "a,b,c",
+         "-o", "{d}/run"], 2, ["--hosts names 3 hosts and --nodes is 2"],
+    ),
+    "launch: hosted training": (
+        ["launch", "platform-mistral-7b", "training_file=f", "--scheduler", "slurm", "-o", "{d}/run"], 2,
+        ["nothing to launch"],
+    ),
+    "launch: training data that is not there": (
+        ["launch", "mistral-7b-full", "dataset={d}/missing.jsonl", "--scheduler", "slurm", "-o", "{d}/run"], 1,
+        ["datasets[0].path: {d}/missing.jsonl does not exist", "nothing written"],
+    ),
     # data
     "data check: a missing file": (["data", "check", "{d}/missing.jsonl"], 2, ["{d}/missing.jsonl"]),
     "data check: a folder": (["data", "check", "{d}/folder"], 2, ["{d}/folder", "is a directory"]),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import jsonschema
 import pytest
@@ -14,6 +15,16 @@ from .conftest import HEAVY_MODULES, REPO, Venv, checkout_recipes, project_schem
 from .samples import required_overrides
 
 RECIPES = checkout_recipes()
+
+
+def hardware_of(written: dict[str, Any]) -> dict[str, Any]:
+    """A recipe file's `hardware` as `show --json` spells it out: `gpus` on one machine, or `nodes` ×
+    `gpus_per_node`, and both ways."""
+    nodes = written.get("nodes", 1)
+    per_node = written.get("gpus_per_node", written.get("gpus", 0))
+    return {**written, "nodes": nodes, "gpus_per_node": per_node, "gpus": nodes * per_node}
+
+
 COMMANDS = ("list", "show", "render", "validate", "plugins")
 BUILTIN_PLUGINS = ("catalogue", "axolotl", "platform", "data", "plan", "vllm")
 
@@ -94,7 +105,10 @@ def test_list_shows_every_recipe(installed: Venv) -> None:
             recipe["target"],
             recipe["title"],
         )
-        assert (row["gpus"], row["gpu"]) == (recipe["hardware"]["gpus"], recipe["hardware"]["gpu"])
+        hardware = hardware_of(recipe["hardware"])
+        assert [row[key] for key in ("gpus", "nodes", "gpu")] == [
+            hardware[key] for key in ("gpus", "nodes", "gpu")
+        ]
 
 
 @pytest.mark.parametrize("name", sorted(RECIPES))
@@ -108,7 +122,7 @@ def test_show_describes_the_recipe(installed: Venv, name: str) -> None:
     as_json = json.loads(installed.mft("show", name, "--json").stdout)
     jsonschema.validate(as_json, project_schema("recipe-show"))
     assert [p["name"] for p in as_json["parameters"]] == list(recipe["parameters"])
-    assert as_json["hardware"] == recipe["hardware"]
+    assert as_json["hardware"] == hardware_of(recipe["hardware"])
 
 
 def test_render_every_recipe_then_validate_the_files(installed: Venv) -> None:

@@ -93,7 +93,11 @@ def test_piped_the_list_is_tab_separated_with_the_json_values() -> None:
         assert [trainable, memory, fits] == [
             row["facts"][label] for label in ("trainable", "memory/GPU", "fits")
         ]
-        assert gpus == ("hosted" if row["gpus"] == 0 else f"{row['gpus']}× {row['gpu']}")
+        one_node = f"{row['gpus'] // row['nodes']}× {row['gpu']}"
+        if row["gpus"] == 0:
+            assert gpus == "hosted"
+        else:
+            assert gpus == (one_node if row["nodes"] == 1 else f"{row['nodes']} nodes × {one_node}")
 
 
 @pytest.mark.parametrize("name", ["platform-mistral-7b", "platform-classifier"])

@@ -57,7 +57,7 @@ def table() -> str:
         fails_pinned = broken is not None and Version(pinned(broken[0].upper())) < Version(broken[1])
         pinned_checks = [f"{check} ✗" if check == 5 and fails_pinned else str(check) for check in checks]
         lines.append(
-            f"| `{recipe.name}` | {recipe.model} | {recipe.method} | {recipe.hardware.gpus}× {recipe.hardware.gpu} "
+            f"| `{recipe.name}` | {recipe.model} | {recipe.method} | {recipe.hardware.short()} "
             f"| {count.trainable:,} ({share}) | {', '.join(pinned_checks)} "
             f"| {', '.join(str(check) for check in checks if check in LATEST_CHECKS)} "
             f"| {_trl_cell(trl_names.get(recipe.name))} |"

@@ -6,12 +6,14 @@ Each rank does what axolotl's loader and the HF Trainer do under ZeRO-3: the rec
 "auto" resolved for the world size, is made live (so `from_pretrained` partitions the weights with
 `zero.Init`), axolotl's own `load_lora` applies the recipe's LoRA (if any) to the partitioned model,
 `deepspeed.initialize` builds the ZeRO-3 engine over gloo, and a few optimizer steps run on the tiny data.
-Rank 0 writes what was trained to OUTPUT as JSON.
+Rank 0 writes what was trained to OUTPUT as JSON, with what each rank holds of the partitioned weights and
+the node it ran on (tests/truth/test_truth_multinode.py starts the ranks as two nodes).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -51,12 +53,25 @@ def main(config_path: str, output_path: str) -> None:
         engine.step()
         losses.append(float(loss))
     names = [name for name, p in engine.module.named_parameters() if p.requires_grad]
+    # What this rank holds of the ZeRO-3-partitioned weights (ds_tensor, its partition) against their whole
+    # size (ds_numel), and the node it runs on (torchrun's GROUP_RANK).
+    parameters = [p for p in engine.module.parameters() if hasattr(p, "ds_numel")]
+    held = {
+        "rank": torch.distributed.get_rank(),
+        "node": int(os.environ.get("GROUP_RANK", "0")),
+        "partition_numel": sum(p.ds_tensor.numel() for p in parameters),
+        "total_numel": sum(p.ds_numel for p in parameters),
+        "partitioned_params": len(parameters),
+    }
+    everyone: list[dict | None] = [None] * world
+    torch.distributed.all_gather_object(everyone, held)
     if torch.distributed.get_rank() == 0:
         result = {
             "world_size": world,
             "losses": losses,
             "trainable": names,
             "zero_stage": engine.zero_optimization_stage(),
+            "ranks": everyone,
         }
         Path(output_path).write_text(json.dumps(result), encoding="utf-8")
     # Leave together and close the group: a rank that exits while the other still talks gloo aborts.
