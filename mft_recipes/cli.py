@@ -52,15 +52,15 @@ def get_metrics() -> Mapping[str, Metric]:
 
 
 def render_document(
-    recipe: Recipe, overrides: dict[str, Any], *, placeholders: bool = False
+    recipe: Recipe, overrides: dict[str, Any], *, placeholders: bool = False, target: str | None = None
 ) -> RenderedDocument:
-    """`recipe` rendered with `overrides` by this process's plugins and validated (`render`'s document);
-    with `placeholders`, the required parameters the overrides leave out get placeholders, as `plan`
-    renders before the data exists. Raises ParameterError or RenderError."""
+    """`recipe` rendered with `overrides` for `target` (default: its own) by this process's plugins and
+    validated (`render`'s document); with `placeholders`, the required parameters the overrides leave out
+    get placeholders, as `plan` renders before the data exists. Raises ParameterError or RenderError."""
     from mft_recipes.render import render_for_plan, render_recipe
 
     render = render_for_plan if placeholders else render_recipe
-    return render(recipe, overrides, registry())
+    return render(recipe, overrides, registry(), target)
 
 
 class InputFile(click.Path):
@@ -183,6 +183,7 @@ def list_command(as_json: bool) -> None:
             "model": recipe.model,
             "method": recipe.method,
             "target": recipe.target,
+            "targets": list(recipe.renders_for),
             "gpus": recipe.hardware.gpus,
             "gpu": recipe.hardware.gpu,
             "summary": recipe.title,
@@ -268,6 +269,7 @@ def show(recipe_name: str, as_json: bool) -> None:
                 "model": recipe.model,
                 "method": recipe.method,
                 "target": recipe.target,
+                "targets": list(recipe.renders_for),
                 "hardware": vars(recipe.hardware),
                 "launch": recipe.launch,
                 "parameters": [
@@ -300,10 +302,11 @@ def show(recipe_name: str, as_json: bool) -> None:
         for parameter in recipe.parameters.values()
     ]
     tags = f"; tags: {', '.join(recipe.tags)}" if recipe.tags else ""
+    targets = recipe_targets_line(recipe)
     plan = ", ".join(f"{label} {text}" for label, text in facts.items())
     if not sys.stdout.isatty():  # for scripts and pagers: plain lines, no padding, parameters tab-separated
         click.echo(f"{recipe.name}: {recipe.title}")
-        click.echo(f"model {recipe.model}, method {recipe.method}, target {recipe.target}")
+        click.echo(f"model {recipe.model}, method {recipe.method}, {targets}")
         click.echo(f"hardware: {recipe.hardware}{tags}\n")
         click.echo("\n\n".join(paragraphs) + "\n")
         click.echo("parameters (override with key=value):")
@@ -317,7 +320,7 @@ def show(recipe_name: str, as_json: bool) -> None:
 
     console = rich_console()
     console.print(f"[bold]{recipe.name}[/bold]: {recipe.title}")
-    console.print(f"model {recipe.model}, method {recipe.method}, target {recipe.target}")
+    console.print(f"model {recipe.model}, method {recipe.method}, {targets}", markup=False)
     console.print(f"hardware: {recipe.hardware}{tags}\n")
     console.print("\n\n".join(paragraphs) + "\n", markup=False)
     table = Table(title="parameters (override with key=value)", box=None, title_justify="left")
@@ -330,6 +333,14 @@ def show(recipe_name: str, as_json: bool) -> None:
         console.print("\nplan: " + plan, markup=False)
     if recipe.launch:
         console.print("\nlaunch:\n" + recipe.launch, markup=False)
+
+
+def recipe_targets_line(recipe: Recipe) -> str:
+    """`target axolotl`, or for a recipe with several: `targets axolotl, trl (--target trl)`."""
+    if len(recipe.renders_for) == 1:
+        return f"target {recipe.target}"
+    others = ", ".join(f"--target {name}" for name in recipe.renders_for[1:])
+    return f"targets {', '.join(recipe.renders_for)} (render {others})"
 
 
 # What an output file's extension says its format is.
@@ -349,13 +360,33 @@ FORMATS_BY_EXTENSION = {".json": "json", ".yml": "yaml", ".yaml": "yaml"}
     "-o",
     "--output",
     type=click.Path(dir_okay=False, allow_dash=True),
-    help="Write to FILE (atomically) instead of stdout; `-` is stdout.",
+    help="Write to FILE (atomically) instead of stdout; `-` is stdout. A target that needs more files "
+    "(TRL's accelerate config) writes them beside it, as FILE's name + .SUFFIX.yaml.",
 )
-def render(recipe_name: str, overrides: tuple[str, ...], fmt: str | None, output: str | None) -> None:
+@click.option(
+    "--target",
+    "target_name",
+    metavar="NAME",
+    help="Render for this target (default: the recipe's own; `mft-recipes show RECIPE` lists its targets).",
+)
+def render(
+    recipe_name: str,
+    overrides: tuple[str, ...],
+    fmt: str | None,
+    output: str | None,
+    target_name: str | None,
+) -> None:
     """Render RECIPE with KEY=VALUE overrides into its target's document (validated before it is printed)."""
     from mft_recipes.output import why_unwritable, why_write_failed, write_text_atomic
     from mft_recipes.recipes import ParameterError, parse_overrides
-    from mft_recipes.render import RenderError, emit, render_recipe
+    from mft_recipes.render import (
+        RenderError,
+        companion_path,
+        emit,
+        emit_companion,
+        launch_text,
+        render_recipe,
+    )
 
     output = None if output == "-" else output
     if output:
@@ -364,7 +395,7 @@ def render(recipe_name: str, overrides: tuple[str, ...], fmt: str | None, output
             fail(f"-o {output}: cannot write it: {reason}")
     recipe = recipe_or_fail(recipe_name)
     try:
-        rendered = render_recipe(recipe, parse_overrides(overrides), registry())
+        rendered = render_recipe(recipe, parse_overrides(overrides), registry(), target_name)
     except (ParameterError, RenderError) as error:
         fail(str(error))
     for problem in rendered.problems:
@@ -374,19 +405,34 @@ def render(recipe_name: str, overrides: tuple[str, ...], fmt: str | None, output
             f"the rendered document is invalid ({plural(len(rendered.errors), 'error')}); nothing written",
             EXIT_INVALID,
         )
+    if rendered.companions and not output:
+        more = ", ".join(f"{suffix} config" for suffix in rendered.companions)
+        fail(
+            f"recipe {recipe.name!r} for target {rendered.target.name!r} is more than one file (the "
+            f"{rendered.target.name} config, and its {more}): give -o FILE, and they are written beside it"
+        )
     arguments = {"rendered": rendered, "architectures": registry().architecture_view}
     for _plugin, warnings in registry().call_each("render_warnings", lambda _: arguments, plugin_failed):
         for warning in warnings or ():
             warn(warning)
     text = emit(rendered, fmt)
-    if output:
-        try:
-            write_text_atomic(output, text)
-        except OSError as error:
-            fail(f"-o {output}: {why_write_failed(output, error)}")
-        click.echo(f"wrote {output}", err=True)
-    else:
+    if not output:
         click.echo(text, nl=False)
+        return
+    files = {"": output} | {suffix: companion_path(output, suffix) for suffix in rendered.companions}
+    texts = {"": text} | {suffix: emit_companion(rendered, suffix, output) for suffix in rendered.companions}
+    written: list[str] = []
+    for key, path in files.items():
+        try:
+            write_text_atomic(path, texts[key])
+        except OSError as error:
+            for done in written:  # all the files or none
+                os.unlink(done)
+            fail(f"-o {path}: {why_write_failed(path, error)}")
+        written.append(path)
+    click.echo(f"wrote {', '.join(written)}", err=True)
+    if rendered.target.name != recipe.target:
+        click.echo(f"launch: {launch_text(rendered, files)}", err=True)
 
 
 def output_format(path: str, given: str | None) -> str | None:

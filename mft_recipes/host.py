@@ -10,7 +10,7 @@ and a plugin asking for it is refused when it is loaded.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache, cached_property
 from importlib import metadata
 from types import ModuleType
@@ -208,6 +208,16 @@ def _collect(registry: Registry) -> None:
             owner = registry.plugins[recipe.plugin]
             owner.errors.append(
                 f"recipe {name!r} ({recipe.source}) names unknown {', '.join(missing)}; skipped"
+            )
+            continue
+        unknown = [target for target in recipe.renders_for if target not in registry.targets]
+        if unknown:
+            registry.recipes[name] = replace(
+                recipe, targets=tuple(target for target in recipe.renders_for if target not in unknown)
+            )
+            registry.plugins[recipe.plugin].errors.append(
+                f"recipe {name!r} ({recipe.source}) lists unknown target(s) {', '.join(map(repr, unknown))}; "
+                "it renders for the others"
             )
 
 

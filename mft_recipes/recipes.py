@@ -121,6 +121,14 @@ class Recipe:
     tags: tuple[str, ...] = field(default=())
     requires_one_of: tuple[tuple[str, ...], ...] = field(default=())
     category_path: CategoryPath | None = None
+    # The targets it renders for as its file lists them (`render --target NAME`), `target` among them;
+    # another target translates the document written for `target`. Empty: `target` only.
+    targets: tuple[str, ...] = field(default=())
+
+    @property
+    def renders_for(self) -> tuple[str, ...]:
+        """Every target the recipe renders for, its own `target` first."""
+        return (self.target, *(name for name in self.targets if name != self.target))
 
 
 @dataclass(frozen=True)
@@ -189,6 +197,17 @@ def load_recipe(
             required=spec.get("required", False),
         )
     groups = tuple(tuple(group) for group in data.get("requires_one_of", ()))
+    targets = tuple(data.get("targets", ()))
+    if targets and data["target"] not in targets:
+        raise RecipeError(
+            str(
+                Problem(
+                    f"lists the targets it renders for, but not its own target {data['target']!r}",
+                    ("targets",),
+                    "recipe-targets",
+                ).located(str(path), loaded.lines)
+            )
+        )
     for group in groups:
         if undeclared := [name for name in group if name not in parameters]:
             raise RecipeError(f"{path}: requires_one_of names {', '.join(undeclared)}, not parameters")
@@ -208,6 +227,7 @@ def load_recipe(
         tags=tuple(data.get("tags", ())),
         requires_one_of=groups,
         category_path=CategoryPath(**data["category_path"]) if "category_path" in data else None,
+        targets=targets,
     )
 
 

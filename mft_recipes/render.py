@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -34,12 +34,23 @@ class RenderError(Exception):
 @dataclass(frozen=True)
 class Target:
     """What a recipe renders into. `kind` names the DocumentKind its output is validated as;
-    `format` is how it is written by default ("yaml" or "json")."""
+    `format` is how it is written by default ("yaml" or "json").
+
+    A target may also render recipes written for another one (a recipe lists it in its `targets`):
+    `translate(document, context)` turns the document rendered for one of the targets it `translates`
+    into its own, or raises RenderError saying what it cannot express and why. `companions(document,
+    context)` gives, from that same document, the other files a run needs beside it ({suffix: document}, written as
+    `NAME.SUFFIX.yaml` next to `render -o NAME.yaml`: an accelerate config), and `launch(rendered, paths)`
+    the command that runs the written files (`paths`: "" the document, else each companion's suffix)."""
 
     name: str
     kind: str
     format: str
     description: str = ""
+    translates: tuple[str, ...] = ()
+    translate: Callable[[dict[str, Any], RenderContext], dict[str, Any]] | None = None
+    companions: Callable[[dict[str, Any], RenderContext], dict[str, dict[str, Any]]] | None = None
+    launch: Callable[[RenderedDocument, Mapping[str, str]], str] | None = None
 
 
 @dataclass(frozen=True)
@@ -66,7 +77,8 @@ class RenderContext:
 
 @dataclass
 class RenderedDocument:
-    """A rendered, validated document and what it came from."""
+    """A rendered, validated document and what it came from; `companions` are the files its target
+    writes beside it ({suffix: document}, `Target.companions`)."""
 
     recipe: Recipe
     target: Target
@@ -74,29 +86,63 @@ class RenderedDocument:
     overrides: dict[str, Any]
     document: dict[str, Any]
     problems: list[Problem] = field(default_factory=list)
+    companions: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def errors(self) -> list[Problem]:
         return [problem for problem in self.problems if problem.is_error]
 
 
-def render_recipe(recipe: Recipe, overrides: dict[str, Any], registry: Registry) -> RenderedDocument:
-    """Render a recipe with overrides, then validate the result as its target's kind."""
+def render_recipe(
+    recipe: Recipe, overrides: dict[str, Any], registry: Registry, target: str | None = None
+) -> RenderedDocument:
+    """Render a recipe with overrides for `target` (default: its own), then validate the result as that
+    target's kind. Another target than the recipe's own translates the document rendered for it
+    (generators and `adjust_document` hooks included); RenderError when the recipe does not list it or it
+    cannot express the recipe."""
     parameters = resolve_parameters(recipe, overrides)
-    target = registry.targets[recipe.target]
+    native = registry.targets[recipe.target]
+    output = _output_target(recipe, target or recipe.target, registry)
     architectures = registry.architecture_view
-    context = RenderContext(recipe, parameters, architectures[recipe.model], target, architectures)
-    file = f"<recipe {recipe.name}>"
+    context = RenderContext(recipe, parameters, architectures[recipe.model], native, architectures)
+    file = f"<recipe {recipe.name}>" if output is native else f"<recipe {recipe.name} for {output.name}>"
     crashed: list[Problem] = []
     filled = _Filler(context, registry.generators).fill(recipe.document, ())
     document = _adjusted(filled, context, registry, file, crashed)
+    companions: dict[str, dict[str, Any]] = {}
+    if output is not native:
+        context = RenderContext(recipe, parameters, context.architecture, output, architectures)
+        assert output.translate is not None  # _output_target checked it
+        companions = output.companions(document, context) if output.companions else {}
+        document = output.translate(document, context)
     problems = validate_document(
-        document, target.kind, registry, file=file, gpus=recipe.hardware.gpus or None
+        document, output.kind, registry, file=file, gpus=recipe.hardware.gpus or None
     )
-    return RenderedDocument(recipe, target, parameters, overrides, document, crashed + problems)
+    rendered = RenderedDocument(recipe, output, parameters, overrides, document, crashed + problems)
+    rendered.companions = companions
+    return rendered
 
 
-def render_for_plan(recipe: Recipe, overrides: dict[str, Any], registry: Registry) -> RenderedDocument:
+def _output_target(recipe: Recipe, name: str, registry: Registry) -> Target:
+    """The target `name` for `recipe`, or RenderError: the recipe does not list it, or it does not
+    translate documents of the recipe's own target."""
+    if name not in recipe.renders_for:
+        known = "" if name in registry.targets else f" (no target {name!r} is registered)"
+        raise RenderError(
+            f"recipe {recipe.name!r} renders for {', '.join(recipe.renders_for)}, not for {name!r}{known}"
+        )
+    target = registry.targets[name]
+    if name != recipe.target and (recipe.target not in target.translates or target.translate is None):
+        raise RenderError(
+            f"recipe {recipe.name!r} lists target {name!r}, but {name!r} does not translate documents "
+            f"written for {recipe.target!r} (it translates: {', '.join(target.translates) or 'none'})"
+        )
+    return target
+
+
+def render_for_plan(
+    recipe: Recipe, overrides: dict[str, Any], registry: Registry, target: str | None = None
+) -> RenderedDocument:
     """`render_recipe` before the user has data: each required parameter the overrides leave out (a
     dataset path, an uploaded file id, label names), which cannot change the plan or the training
     settings, gets a `placeholder`. The result's `overrides` are the ones given."""
@@ -104,7 +150,7 @@ def render_for_plan(recipe: Recipe, overrides: dict[str, Any], registry: Registr
     for parameter in recipe.parameters.values():
         if parameter.required and parameter.name not in filled:
             filled[parameter.name] = placeholder(parameter)
-    rendered = render_recipe(recipe, filled, registry)
+    rendered = render_recipe(recipe, filled, registry, target)
     rendered.overrides = dict(overrides)
     return rendered
 
@@ -202,9 +248,20 @@ def header_lines(rendered: RenderedDocument) -> list[str]:
         f"Overrides: {used}",
         f"Written for: {rendered.recipe.hardware}.",
     ]
-    if rendered.recipe.launch:
-        lines.append("Launch: " + rendered.recipe.launch.splitlines()[0])
+    launch = launch_text(rendered)
+    if launch:
+        lines.append("Launch: " + launch.splitlines()[0])
     return lines
+
+
+def launch_text(rendered: RenderedDocument, paths: Mapping[str, str] | None = None) -> str:
+    """How to launch what was rendered: the recipe's own `launch` for its own target, else the target's
+    command for the files at `paths` ("" the document, else each companion's suffix)."""
+    if rendered.target.name == rendered.recipe.target:
+        return rendered.recipe.launch
+    if rendered.target.launch is None:
+        return ""
+    return rendered.target.launch(rendered, paths or {})
 
 
 def _scalar(value: Any) -> str:
@@ -216,6 +273,30 @@ def emit(rendered: RenderedDocument, fmt: str | None = None) -> str:
     fmt = fmt or rendered.target.format
     if fmt == "json":
         return json.dumps(rendered.document, indent=2) + "\n"
+    header = "".join(f"# {line}\n" for line in header_lines(rendered))
+    return header + _yaml(rendered.document)
+
+
+def emit_companion(rendered: RenderedDocument, suffix: str, main_file: str) -> str:
+    """A companion file (`RenderedDocument.companions[suffix]`) as YAML, headed by the line that says
+    what it goes with."""
+    header = (
+        f"# Rendered by mft-recipes {__version__} from recipe {rendered.recipe.name} (target "
+        f"{rendered.target.name}): the {suffix} config that goes with {main_file}.\n"
+    )
+    return header + _yaml(rendered.companions[suffix])
+
+
+def companion_path(path: str, suffix: str) -> str:
+    """Where a companion of the document written to `path` goes: `run.yaml` → `run.SUFFIX.yaml`."""
+    from pathlib import Path
+
+    written = Path(path)
+    extension = written.suffix if written.suffix.lower() in (".yml", ".yaml") else ".yaml"
+    return str(written.with_name(f"{written.stem}.{suffix}{extension}"))
+
+
+def _yaml(document: dict[str, Any]) -> str:
     import yaml
 
     class Dumper(yaml.SafeDumper):
@@ -225,6 +306,4 @@ def emit(rendered: RenderedDocument, fmt: str | None = None) -> str:
         return dumper.represent_scalar("tag:yaml.org,2002:str", value, style="|" if "\n" in value else None)
 
     Dumper.add_representer(str, text)
-    header = "".join(f"# {line}\n" for line in header_lines(rendered))
-    body = yaml.dump(rendered.document, Dumper=Dumper, sort_keys=False, default_flow_style=False, width=100)
-    return header + body
+    return yaml.dump(document, Dumper=Dumper, sort_keys=False, default_flow_style=False, width=100)

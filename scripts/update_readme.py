@@ -24,7 +24,7 @@ from scripts.markers import markers, update_part  # noqa: E402
 README = REPO / "README.md"
 PART = "catalogue"
 START, END = markers(PART)
-COLUMNS = ("recipe", "model", "method", "target", "hardware", "what it is")
+COLUMNS = ("recipe", "model", "method", "targets", "hardware", "what it is")
 
 
 def _hardware(recipe: Recipe) -> str:
@@ -39,7 +39,14 @@ def _cell(text: str) -> str:
 def catalogue_table(registry: Registry) -> str:
     """The Markdown table of the built-in recipes, sorted by name."""
     rows = [
-        (f"`{recipe.name}`", recipe.model, recipe.method, recipe.target, _hardware(recipe), recipe.title)
+        (
+            f"`{recipe.name}`",
+            recipe.model,
+            recipe.method,
+            ", ".join(recipe.renders_for),
+            _hardware(recipe),
+            recipe.title,
+        )
         for recipe in sorted(registry.recipes.values(), key=lambda recipe: recipe.name)
         if registry.plugins[recipe.plugin].distribution == BUILTIN_DISTRIBUTION
     ]

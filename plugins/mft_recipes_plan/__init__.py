@@ -69,10 +69,10 @@ def _short(count: int) -> str:
 @hookimpl
 def render_warnings(rendered: RenderedDocument, architectures: Architectures) -> list[str] | None:
     """Warn when the rendered document does not fit the hardware its recipe names."""
-    if rendered.target.kind != "axolotl":
+    if rendered.target.kind not in ("axolotl", "trl"):
         return None
     if rendered.parameters.get("device") == "cpu":
-        return None  # a CPU smoke-test run (the axolotl CPU profile) is not meant for the recipe's GPUs
+        return None  # a CPU smoke-test run (the CPU profile) is not meant for the recipe's GPUs
     from mft_recipes_plan.plan import PlanOptions, plan_rendered
 
     try:
@@ -83,5 +83,6 @@ def render_warnings(rendered: RenderedDocument, architectures: Architectures) ->
     if shortfall is None:
         return None
     words = " ".join(f"{key}={value}" for key, value in rendered.overrides.items())
-    see = f"mft-recipes plan {rendered.recipe.name} {words}".rstrip()
+    target = "" if rendered.target.name == rendered.recipe.target else f" --target {rendered.target.name}"
+    see = f"mft-recipes plan {rendered.recipe.name}{target} {words}".rstrip()
     return [f"plan: {shortfall}; see `{see}` for the breakdown"]

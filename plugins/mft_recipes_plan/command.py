@@ -91,6 +91,12 @@ class TokenCount(click.ParamType):
     type=click.FloatRange(min=0, min_open=True),
     help="Serving: measured tokens/s per GPU (default: derived from the BF16 peak, printed).",
 )
+@click.option(
+    "--target",
+    "target_name",
+    metavar="NAME",
+    help="Plan the recipe as rendered for this target (default: its own; `render --target`).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (schemas/plan.schema.json).")
 @click.option("--check", is_flag=True, help="Exit 1 when the plan does not fit (for CI).")
 @click.option(
@@ -106,6 +112,7 @@ def plan_command(
     as_json: bool,
     check: bool,
     plot: str | None,
+    target_name: str | None,
     **options: Any,
 ) -> None:
     """Plan RECIPE before renting hardware: parameters, memory per GPU, whether it fits, time, cost.
@@ -114,6 +121,7 @@ def plan_command(
     mft-recipes plan mistral-7b-qlora
     mft-recipes plan mixtral-moe --gpu a100-80gb --tokens 20M
     mft-recipes plan mixtral-8x22b --gpus 4 --check
+    mft-recipes plan mistral-7b-qlora --target trl
     mft-recipes plan mistral-7b-lora sequence_len=4096 --data train.jsonl --json
     mft-recipes plan mistral-7b-qlora --requests-per-month 500000 --api-price-per-mtoken 0.25
     """
@@ -146,7 +154,7 @@ def plan_command(
     serving = _serving_question(options)
     try:
         parsed = parse_overrides(overrides)
-        rendered = render_document(recipe, parsed, placeholders=True)
+        rendered = render_document(recipe, parsed, placeholders=True, target=target_name)
     except (ParameterError, RenderError) as error:
         fail(str(error))
     if data_files:

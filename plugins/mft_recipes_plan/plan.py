@@ -18,7 +18,7 @@ from mft_recipes_plan.gpus import Gpu, find_gpu, load_gpu_table
 from mft_recipes_plan.memory import GIB, MemoryEstimate, TrainingSetup, estimate_memory
 
 # The document kinds a plan is made for.
-PLANNED_KINDS = {"axolotl": "axolotl", "la-plateforme-job": "La Plateforme job"}
+PLANNED_KINDS = {"axolotl": "axolotl", "trl": "TRL", "la-plateforme-job": "La Plateforme job"}
 # Model FLOPs utilisation assumed when the user gives none: the share of the BF16 peak a training step
 # sustains. QLoRA loses time dequantizing; transformers' Mixtral experts run one expert at a time.
 # Assumptions, printed with every plan and overridable with --mfu; benchmarks/gpu_memory.py measures it.
@@ -192,7 +192,7 @@ def plan_rendered(rendered: RenderedDocument, options: PlanOptions, architecture
     """The plan of a rendered document on the GPUs `options` name (default: the recipe's hardware); its
     architecture is the one its `base_model` names, else its recipe's."""
     recipe = rendered.recipe
-    document = rendered.document
+    document = planned_document(rendered)
     architecture = _architecture_of(rendered, architectures)
     table = load_gpu_table(options.gpu_table)
     if rendered.target.kind not in PLANNED_KINDS:
@@ -252,8 +252,17 @@ def machine_ram_gib() -> float:
     return ram / GIB
 
 
+def planned_document(rendered: RenderedDocument) -> dict[str, Any]:
+    """The rendered document in the keys the plan reads: axolotl's (a TRL config is renamed)."""
+    if rendered.target.kind == "trl":
+        from mft_recipes_plan.trl_config import as_axolotl
+
+        return as_axolotl(rendered.document, rendered.companions.get("accelerate"))
+    return rendered.document
+
+
 def _architecture_of(rendered: RenderedDocument, architectures: Architectures) -> Architecture | None:
-    base_model = rendered.document.get("base_model")
+    base_model = planned_document(rendered).get("base_model")
     if isinstance(base_model, str):
         found = architectures.find(base_model)
         if found is not None:

@@ -87,7 +87,7 @@ CASES: dict[str, tuple] = {
     "validate: an unreadable file": (["validate", "{d}/locked.yml"], 2, ["{d}/locked.yml", "not readable"]),
     "validate: an invalid config": (["validate", "{d}/bad.yml"], 1, ["{d}/bad.yml:", "adapter", "qlora-without-4bit"]),
     "validate: not YAML": (["validate", "{d}/syntax.yml"], 1, ["{d}/syntax.yml:3", "not valid YAML or JSON"]),
-    "validate: an unknown --kind": (["validate", "--kind", "trl", "{d}/good.yml"], 2, ["--kind 'trl'"]),
+    "validate: an unknown --kind": (["validate", "--kind", "torchtune", "{d}/good.yml"], 2, ["--kind 'torchtune'"]),
     "validate: --deep without axolotl": (
         ["validate", "--deep", "{d}/good.yml"], 2, ["--deep", "needs axolotl", "pip install 'mft-recipes[axolotl]'"],
         "axolotl",

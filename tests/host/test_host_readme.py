@@ -26,7 +26,8 @@ def test_the_catalogue_has_a_row_per_recipe_file() -> None:
     assert len(rows) == len(recipes)
     for row, (name, recipe) in zip(rows, sorted(recipes.items()), strict=True):
         cells = [cell.strip() for cell in row.strip("|").split(" | ")]
-        assert cells[:4] == [f"`{name}`", recipe["model"], recipe["method"], recipe["target"]]
+        targets = ", ".join(recipe.get("targets", [recipe["target"]]))
+        assert cells[:4] == [f"`{name}`", recipe["model"], recipe["method"], targets]
         assert cells[5] == recipe["title"]
 
 

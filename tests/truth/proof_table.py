@@ -18,7 +18,9 @@ from mft_recipes_plan.counts import count_parameters
 from packaging.version import Version
 
 from mft_recipes.host import get_registry
+from mft_recipes.recipes import Recipe
 from scripts.markers import replace_part, update_part
+from tests.trl_tier import cases as trl_cases
 from tests.truth.cases import CHECKS, KNOWN_BROKEN, REPO, axolotl_recipes, checks_for, overrides_for, render
 from tests.truth.parity import OUTCOMES, committed_counts
 
@@ -41,9 +43,10 @@ def table() -> str:
     current, latest = pinned("AXOLOTL"), pinned("AXOLOTL_LATEST")
     lines = [
         f"| recipe | model | method | GPUs | trainable parameters | axolotl {current} (Python 3.11) "
-        f"| axolotl {latest} (Python 3.12) |",
-        "|---|---|---|---|---:|---|---|",
+        f"| axolotl {latest} (Python 3.12) | TRL {pinned('TRL')}, peft {pinned('TRL_PEFT')} (Python 3.11) |",
+        "|---|---|---|---|---:|---|---|---|",
     ]
+    trl_names = {recipe.name: recipe for recipe in trl_cases.trl_recipes()}
     notes: list[str] = []
     for recipe in axolotl_recipes():
         document = render(recipe, overrides_for(recipe, "defaults"))
@@ -56,13 +59,28 @@ def table() -> str:
         lines.append(
             f"| `{recipe.name}` | {recipe.model} | {recipe.method} | {recipe.hardware.gpus}× {recipe.hardware.gpu} "
             f"| {count.trainable:,} ({share}) | {', '.join(pinned_checks)} "
-            f"| {', '.join(str(check) for check in checks if check in LATEST_CHECKS)} |"
+            f"| {', '.join(str(check) for check in checks if check in LATEST_CHECKS)} "
+            f"| {_trl_cell(trl_names.get(recipe.name))} |"
         )
         if fails_pinned and broken:
             notes.append(f"`{recipe.name}` ✗ with axolotl {current}: {broken[2]}.")
     lines += ["", "Checks:", ""] + [f"{number}. {text}" for number, text in CHECKS.items()]
+    lines += ["", "TRL checks (`nox -s trl`, tests/trl_tier):", ""]
+    lines += [f"- T{number}: {text}" for number, text in trl_cases.CHECKS.items()]
+    notes += [
+        f"`{name}` under TRL: device=cpu only; TRL cannot quantize Mixtral's fused experts "
+        "(quantize_moe_experts), so `render --target trl` refuses the GPU profile and says why."
+        for name in sorted(trl_cases.CPU_ONLY)
+    ]
     lines += ["", *notes] if notes else []
     return "\n".join(lines)
+
+
+def _trl_cell(recipe: Recipe | None) -> str:
+    if recipe is None:
+        return "—"
+    cell = ", ".join(f"T{check}" for check in trl_cases.checks_for(recipe))
+    return cell + (" (CPU)" if recipe.name in trl_cases.CPU_ONLY else "")
 
 
 def parity_table() -> str:

@@ -1,0 +1,143 @@
+"""Generate schemas/trl.schema.json from the installed TRL's own dataclasses.
+
+`trl sft --config FILE` reads its YAML with TrlParser over four dataclasses (trl/scripts/sft.py,
+`make_parser`): ScriptArguments, SFTConfig (transformers' TrainingArguments and TRL's keys), ModelConfig
+and DatasetMixtureConfig (its `datasets` entries are DatasetConfig). A key none of them has is handed to
+`accelerate launch`, which stops at it, or ignored by `accelerate launch -m trl.scripts.sft`. This script
+turns the dataclasses' fields into a plain JSON Schema that refuses unknown keys, at the top level and in
+each `datasets` entry, with each field's type (argparse reads a string written where a number belongs as
+that number, so a number may be written as one) and its help as the description. `env` is TrlParser's own
+key: a mapping it sets in the environment.
+
+    python scripts/generate_trl_schema.py            # rewrite schemas/trl.schema.json
+    python scripts/generate_trl_schema.py --check    # exit 1 if the committed schema has drifted
+
+Run it with the pinned TRL installed (`nox -s trl` installs it); the trl tier runs `--check`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import enum
+import json
+import sys
+import types
+import typing
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+SCHEMA_PATH = Path(__file__).resolve().parents[1] / "schemas" / "trl.schema.json"
+NUMBER_PATTERN = r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$"
+
+
+def json_type(annotation: Any) -> dict[str, Any]:
+    """The JSON Schema of a dataclass field's type, as HfArgumentParser reads a config value into it."""
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        members = [json_type(member) for member in typing.get_args(annotation)]
+        return {"anyOf": members}
+    if origin is typing.Literal:
+        return {"enum": list(typing.get_args(annotation))}
+    if origin in (list, tuple):
+        items = typing.get_args(annotation)
+        return {"type": "array", "items": json_type(items[0])} if items else {"type": "array"}
+    if origin is dict or annotation is dict:
+        return {"type": "object"}
+    if annotation is type(None):
+        return {"type": "null"}
+    if annotation is bool:
+        return {"type": "boolean"}
+    if annotation is int:
+        return {"anyOf": [{"type": "integer"}, {"type": "string", "pattern": r"^[+-]?\d+$"}]}
+    if annotation is float:
+        return {"anyOf": [{"type": "number"}, {"type": "string", "pattern": NUMBER_PATTERN}]}
+    if annotation is str:
+        return {"type": "string"}
+    if isinstance(annotation, type) and issubclass(annotation, enum.Enum):
+        return {"enum": [member.value for member in annotation]}
+    if isinstance(annotation, type) and dataclasses.is_dataclass(annotation):
+        return object_schema(annotation)
+    return {}
+
+
+def _default(field: dataclasses.Field[Any]) -> Any:
+    value = field.default
+    if value is dataclasses.MISSING:
+        return dataclasses.MISSING
+    if isinstance(value, enum.Enum):
+        return value.value
+    try:
+        json.dumps(value)
+    except TypeError:
+        return dataclasses.MISSING
+    return value
+
+
+def properties_of(cls: type) -> dict[str, Any]:
+    hints = typing.get_type_hints(cls)
+    properties: dict[str, Any] = {}
+    for field in dataclasses.fields(cls):
+        if not field.init:
+            continue
+        schema = json_type(hints[field.name])
+        help_text = field.metadata.get("help")
+        if help_text:
+            schema["description"] = " ".join(str(help_text).split())
+        default = _default(field)
+        if default is not dataclasses.MISSING:
+            schema["default"] = default
+        properties[field.name] = schema
+    return properties
+
+
+def object_schema(cls: type) -> dict[str, Any]:
+    return {"type": "object", "additionalProperties": False, "properties": properties_of(cls)}
+
+
+def build_schema() -> dict[str, Any]:
+    from trl import DatasetMixtureConfig, ModelConfig, ScriptArguments, SFTConfig
+
+    properties: dict[str, Any] = {}
+    for cls in (ScriptArguments, SFTConfig, ModelConfig, DatasetMixtureConfig):
+        for name, schema in properties_of(cls).items():
+            properties.setdefault(name, schema)  # first dataclass wins, as TrlParser sets each dest once
+    properties["env"] = {
+        "type": "object",
+        "additionalProperties": {"type": ["string", "number", "boolean"]},
+        "description": "Environment variables TrlParser sets before training (trl/scripts/utils.py).",
+    }
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": "https://github.com/mft-recipes/mft-recipes/schemas/trl.schema.json",
+        "title": "TRL SFT config (trl sft --config FILE)",
+        "description": (
+            f"Generated by scripts/generate_trl_schema.py from trl {version('trl')} (transformers "
+            f"{version('transformers')}): the fields of ScriptArguments, SFTConfig, ModelConfig and "
+            "DatasetMixtureConfig; unknown keys are errors."
+        ),
+        "type": "object",
+        "required": ["model_name_or_path"],
+        "additionalProperties": False,
+        "properties": properties,
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="exit 1 if the committed schema differs")
+    args = parser.parse_args()
+    text = json.dumps(build_schema(), indent=1, ensure_ascii=False) + "\n"
+    if args.check:
+        if SCHEMA_PATH.read_text(encoding="utf-8") != text:
+            print(f"{SCHEMA_PATH} is not what the installed trl generates; run this script", file=sys.stderr)
+            return 1
+        return 0
+    SCHEMA_PATH.write_text(text, encoding="utf-8")
+    print(f"wrote {SCHEMA_PATH} ({len(build_schema()['properties'])} keys)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
