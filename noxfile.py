@@ -95,7 +95,10 @@ def axolotl(session: nox.Session) -> None:
     session.install(AXOLOTL, DEEPSPEED, SENTENCEPIECE, SHELLCHECK)
     # Not `.[dev]`: its mistral-common>=1.13 would replace the 1.11.5 that axolotl 0.19 pins.
     session.install("-e", ".", "pytest")
-    session.run("pytest", "-m", "axolotl", "tests/truth", "tests/plan", *session.posargs, env=OFFLINE)
+    # The classifier's end-to-end run exports and evaluates with vLLM, which pins another torch: the vllm
+    # session's environment runs those two commands.
+    env = {**OFFLINE, "MFT_RECIPES_VLLM": _vllm_mft_recipes(session)}
+    session.run("pytest", "-m", "axolotl", "tests/truth", "tests/plan", *session.posargs, env=env)
 
 
 @nox.session(python=python_latest())
@@ -152,9 +155,13 @@ def trl(session: nox.Session) -> None:
     session.install(TRL, TRL_PEFT, *TRL_STACK, DEEPSPEED_LATEST, SENTENCEPIECE, PROTOBUF)
     session.install("-e", ".[trl]", "pytest")
     # eval needs vLLM, which pins another transformers: the vllm session's environment runs it.
+    env = {**OFFLINE, "MFT_RECIPES_VLLM": _vllm_mft_recipes(session)}
+    session.run("pytest", "-m", "trl", "tests/trl_tier", *session.posargs, env=env)
+
+
+def _vllm_mft_recipes(session: nox.Session) -> str:
+    """The mft-recipes of the vllm session's environment, for a tier that runs export and eval with it."""
     vllm = os.path.join(os.path.dirname(session.virtualenv.location), "vllm", "bin", "mft-recipes")
     if not os.path.exists(vllm):
-        session.error(f"the trl tier runs eval with {vllm}: run `nox -s vllm` first")
-    session.run(
-        "pytest", "-m", "trl", "tests/trl_tier", *session.posargs, env={**OFFLINE, "MFT_RECIPES_VLLM": vllm}
-    )
+        session.error(f"the {session.name} tier runs export and eval with {vllm}: run `nox -s vllm` first")
+    return vllm

@@ -12,7 +12,7 @@ The built-in plugins import nothing else of mft-recipes either (`nox -s lint` ho
 import-linter), so what they use is here, typed:
 
 - `hookimpl`, and every value a hook registers (Architecture, DocumentKind, Exporter, Generator,
-  Metric, ParameterSet, Recipe with its RecipeParameter and Hardware, Target, Validator) or is given (Architectures,
+  Metric, ParameterSet, Recipe with its RecipeParameter, Hardware and CategoryPath, Target, Validator) or is given (Architectures,
   RenderContext, RenderedDocument, ValidationContext, and the Problem a validator yields, with its
   KeyPath and `format_path`).
 - For a plugin's commands: what this process's plugins registered (`get_architectures`, `get_recipes`,
@@ -69,6 +69,7 @@ from mft_recipes.launching import (
 from mft_recipes.output import atomic_writer, why_unwritable, why_write_failed, write_text_atomic
 from mft_recipes.problems import KeyPath, Problem, format_path
 from mft_recipes.recipes import (
+    CategoryPath,
     Hardware,
     ParameterError,
     ParameterSet,
@@ -88,6 +89,7 @@ __all__ = [
     "Architecture",
     "Architectures",
     "BundleFile",
+    "CategoryPath",
     "Cluster",
     "DocumentKind",
     "Exporter",

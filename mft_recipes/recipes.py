@@ -101,8 +101,48 @@ def _hardware(loaded: LoadedDocument) -> Hardware:
 
 
 @dataclass(frozen=True)
+class CategoryPath:
+    """What a classifier recipe's answers are: a category path of `levels` levels written `A > B > C`, each
+    leaf (a whole path) with at least `min_examples` training examples.
+
+    One way of writing a path for everything that reads or writes one (data convert, data check, eval):
+    the levels joined by ` > `, each level's whitespace collapsed to single spaces. A model trained on
+    `Audio>Headphones` and `Audio > Headphones` would learn two labels for one leaf."""
+
+    levels: int
+    min_examples: int = 10
+
+    SEPARATOR = ">"
+
+    @staticmethod
+    def split(text: str, separator: str = SEPARATOR) -> list[str]:
+        """The levels of a path written with `separator` between them, each stripped and its runs of
+        whitespace made one space: `Home>Kitchen  Knives >` → ["Home", "Kitchen Knives", ""]."""
+        return [" ".join(level.split()) for level in text.split(separator)]
+
+    @classmethod
+    def join(cls, levels: list[str]) -> str:
+        """The written form: `Home > Kitchen Knives > Chef`."""
+        return f" {cls.SEPARATOR} ".join(levels)
+
+    def problem(self, text: str) -> str | None:
+        """Why `text` is not a path of this shape in the written form (None when it is)."""
+        levels = self.split(text)
+        if len(levels) != self.levels:
+            count = f"{len(levels)} level{'' if len(levels) == 1 else 's'}"
+            return f"{text!r:.80} has {count}; the recipe's paths have {self.levels}, like 'A > B > C'"
+        if not all(levels):
+            return f"{text!r:.80} has an empty level"
+        written = self.join(levels)
+        if written != text:
+            return f"{text!r:.80} is written {written!r:.80} in the recipe's form (levels joined by ' > ')"
+        return None
+
+
+@dataclass(frozen=True)
 class Recipe:
-    """One recipe: what it trains, for which hardware, its parameters, and the document it renders."""
+    """One recipe: what it trains, for which hardware, its parameters, and the document it renders.
+    `category_path` is set when its answers are category paths (a classifier)."""
 
     name: str
     title: str
@@ -118,6 +158,7 @@ class Recipe:
     plugin: str = ""
     tags: tuple[str, ...] = field(default=())
     requires_one_of: tuple[tuple[str, ...], ...] = field(default=())
+    category_path: CategoryPath | None = None
     # The targets it renders for as its file lists them (`render --target NAME`), `target` among them;
     # another target translates the document written for `target`. Empty: `target` only.
     targets: tuple[str, ...] = field(default=())
@@ -223,6 +264,7 @@ def load_recipe(
         plugin=plugin,
         tags=tuple(data.get("tags", ())),
         requires_one_of=groups,
+        category_path=CategoryPath(**data["category_path"]) if "category_path" in data else None,
         targets=targets,
     )
 

@@ -23,9 +23,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO, Any
 
-from mft_recipes import Problem, plural
+from mft_recipes import CategoryPath, Problem, plural
 from mft_recipes_data.chunks import (
     CHUNK_BYTES,
+    PATH_TARGET,
     Chunk,
     ChunkResult,
     DamagedFileError,
@@ -302,7 +303,10 @@ def check_files(
         workers = 1  # starting processes costs more than it saves on a small file
     readable = [index for index, report in enumerate(reports) if checker.start(report)]
     damaged: dict[int, str] = {}
-    chunks = _chunks(reports, readable, fmt, choice.version, options.chunk_bytes, checker.limit, damaged)
+    shape = training.category_path if training is not None else None
+    chunks = _chunks(
+        reports, readable, (fmt, choice.version, shape), options.chunk_bytes, checker.limit, damaged
+    )
     with _clean_writer(clean) as clean_file:
         try:
             for chunk, result in run_chunks(chunks, workers, choice.version):
@@ -315,27 +319,30 @@ def check_files(
         reports[index].add(checker.file_problem(reports[index], "E_GZIP", message), checker.limit)
     for report in reports:
         checker.finish(report)
+    if shape is not None and fmt == "chat":
+        checker.check_leaves(reports, shape)
     return CheckReport(fmt, choice, reports, training, clean)
 
 
 def _chunks(
     reports: list[FileReport],
     indices: list[int],
-    fmt: str,
-    version: str,
+    how: tuple[str, str, CategoryPath | None],
     chunk_bytes: int,
     limit: int,
     damaged: dict[int, str],
 ) -> Iterator[Chunk]:
-    """The chunks of the files at `indices`, in order; a damaged gzip stream ends its file's chunks and
-    its message goes into `damaged`. Each chunk asks for as many findings in full as its file has room
-    left for when it is read: results come back in file order and room only shrinks, so that is enough
-    for the file's first `limit` problems whatever the chunking, and no more travels back."""
+    """The chunks of the files at `indices`, in order, checked `how`: (format, tokenizer version, the
+    recipe's category path); a damaged gzip stream ends its file's chunks and its message goes into
+    `damaged`. Each chunk asks for as many findings in full as its file has room left for when it is
+    read: results come back in file order and room only shrinks, so that is enough for the file's first
+    `limit` problems whatever the chunking, and no more travels back."""
+    fmt, version, shape = how
     for index in indices:
         report = reports[index]
         try:
             for chunk in read_chunks(report.file, index, fmt, version, chunk_bytes):
-                yield replace(chunk, max_findings=max(limit - len(report.problems), 0))
+                yield replace(chunk, max_findings=max(limit - len(report.problems), 0), category_path=shape)
         except DamagedFileError as error:
             damaged[index] = str(error)
 
@@ -435,6 +442,31 @@ class _Aggregator:
         why = self._nothing_trains(report) if report.role == "train" else None
         if why is not None:
             report.add(self.file_problem(report, "E_NOTHING_TRAINS", why), self.limit)
+
+    def check_leaves(self, reports: list[FileReport], shape: CategoryPath) -> None:
+        """A classifier recipe's leaves: W_RARE_LEAF for the leaves of the training files with fewer than
+        `shape.min_examples` examples there, W_UNSEEN_LEAF for the leaves of a validation file that no
+        training file has."""
+        trained: Counter = Counter()
+        for report in reports:
+            if report.role == "train":
+                trained.update(report.labels.get(PATH_TARGET, {}))
+        rare = sorted((count, leaf) for leaf, count in trained.items() if count < shape.min_examples)
+        for report in reports:
+            leaves = report.labels.get(PATH_TARGET, Counter())
+            if report.role == "train" and (mine := [(c, leaf) for c, leaf in rare if leaf in leaves]):
+                message = (
+                    f"fewer than {shape.min_examples} training examples (the recipe's min_examples) for "
+                    f"{len(mine):,} of {_leaf_count(len(trained))}: {_leaves(mine)}"
+                )
+                report.add(self.file_problem(report, "W_RARE_LEAF", message), self.limit)
+            unseen = sorted((count, leaf) for leaf, count in leaves.items() if leaf not in trained)
+            if report.role == "validation" and unseen and trained:
+                message = (
+                    f"no training example for {_leaf_count(len(unseen))} of this file (the model cannot "
+                    f"answer them): {_leaves(unseen)}"
+                )
+                report.add(self.file_problem(report, "W_UNSEEN_LEAF", message), self.limit)
 
     def _nothing_trains(self, report: FileReport) -> str | None:
         """Why this file's valid examples would train nothing, each reason counted; None when one trains."""
@@ -554,6 +586,16 @@ class _Aggregator:
             if chunk.first_line + offset in keep:
                 clean_file.write(raw.rstrip(b"\r") + b"\n")
                 clean.written += 1
+
+
+def _leaf_count(number: int) -> str:
+    return f"{number:,} {'leaf' if number == 1 else 'leaves'}"
+
+
+def _leaves(counted: list[tuple[int, str]], shown: int = 5) -> str:
+    """`'A > B > C' (1), 'A > B > D' (2), … and 3 more`: the first leaves, with their examples."""
+    listed = ", ".join(f"{leaf!r} ({count:,})" for count, leaf in counted[:shown])
+    return listed + (f", … and {len(counted) - shown:,} more" if len(counted) > shown else "")
 
 
 def _clean_writer(clean: CleanResult | None) -> Any:

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field, replace
 from hashlib import blake2b
 from typing import Any
 
+from mft_recipes import CategoryPath
 from mft_recipes_data.files import GZIP_ERRORS, is_gzip, open_data
 from mft_recipes_data.rules import Finding, check_chat, check_classifier, classifier_text, label_values
 from mft_recipes_data.tokens import ChatTokenCounter, TokenizerRefused
@@ -35,7 +36,8 @@ class Chunk:
     """Whole lines of file number `source`, from byte `offset` of the data it holds, starting at line
     `first_line` (1-based), and how to check them. A worker reads them from `path`, or takes `data` as
     sent when `path` is empty (a gzip file's chunks). It sends back the first `max_findings` findings in
-    full and only counts the others."""
+    full and only counts the others. With `category_path` (a classifier recipe's) every chat answer must
+    be such a path, and the answers are counted as labels."""
 
     source: int
     first_line: int
@@ -45,6 +47,7 @@ class Chunk:
     path: str = ""
     offset: int = 0
     max_findings: int = 0
+    category_path: CategoryPath | None = None
 
 
 def read_chunks(path: str, source: int, fmt: str, tokenizer: str, size: int = CHUNK_BYTES) -> Iterator[Chunk]:
@@ -143,6 +146,8 @@ def check_chunk(chunk: Chunk) -> ChunkResult:
         example, findings = _parse(raw)
         if not findings:
             findings = check_classifier(example) if classifier else check_chat(example)
+            if chunk.category_path is not None and not classifier:
+                findings += _category_path_findings(example, chunk.category_path, findings)
         error = next((finding.code for finding in findings if finding.severity == "error"), None)
         if error is None:
             try:
@@ -162,7 +167,27 @@ def check_chunk(chunk: Chunk) -> ChunkResult:
         if classifier:
             for target, values in label_values(example).items():
                 result.labels.setdefault(target, Counter()).update(values)
+        elif chunk.category_path is not None and isinstance(
+            answer := example["messages"][-1].get("content"), str
+        ):
+            result.labels.setdefault(PATH_TARGET, Counter())[answer] += 1
     return result
+
+
+PATH_TARGET = "path"  # the labels of a classifier trained as chat: its answers, category paths
+
+
+def _category_path_findings(example: Any, shape: CategoryPath, findings: list[Finding]) -> list[Finding]:
+    """E_ANSWER_PATH for each trained answer (weight not 0) of a valid chat example that is not a category
+    path of `shape`."""
+    if any(finding.severity == "error" for finding in findings):
+        return []
+    return [
+        Finding("E_ANSWER_PATH", ("messages", index, "content"), f"the answer {problem}")
+        for index, message in enumerate(example["messages"])
+        if message["role"] == "assistant" and message.get("weight", 1) != 0
+        if isinstance(message.get("content"), str) and (problem := shape.problem(message["content"]))
+    ]
 
 
 def check_chunk_in_file(chunk: Chunk, size: int) -> ChunkResult:

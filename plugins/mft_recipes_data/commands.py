@@ -235,7 +235,9 @@ def _os_error(error: OSError) -> str:
     help="Classifier: a label target and the column it comes from (COLUMN alone: same name).",
 )
 @click.option(
-    "--path-column", help="Classifier: a column like 'A > B > C', split into targets level1..levelN."
+    "--path-column",
+    help="A category path column like 'A > B > C': classifier, split into targets level1..levelN; chat, "
+    "the answer (instead of --assistant), written 'A > B > C' whatever the separator and spacing.",
 )
 @click.option(
     "--levels", type=click.IntRange(min=1), default=3, show_default=True, help="Levels of --path-column."
@@ -287,6 +289,8 @@ def convert(
     mft-recipes data convert faq.csv -o train.jsonl --user '{question}' --assistant '{answer}'
     mft-recipes data convert products.csv -o train.jsonl --to classifier \\
         --text '{name}\\n{description}' --path-column category
+    mft-recipes data convert products.csv -o train.jsonl --user '{name}\\n{description}' \\
+        --path-column category --system 'Answer with the category path.'
     mft-recipes data convert sharegpt.json -o train.jsonl --from sharegpt
     """
     from mft_recipes_data.convert import ConvertError, convert_file
@@ -342,7 +346,7 @@ def convert(
 
 def _mapping(options: dict[str, Any], given: list[str]) -> Any:
     """The mapping the options describe, or a usage error naming the options that do not go together."""
-    from mft_recipes_data.convert import RECORD_MAPPINGS, ChatMapping, ClassifierMapping
+    from mft_recipes_data.convert import RECORD_MAPPINGS, ChatMapping, ClassifierMapping, PathColumn
 
     record_format, kind, system = options["record_format"], options["kind"], options["system"]
     user, assistant, text = options["user"], options["assistant"], options["text"]
@@ -353,17 +357,18 @@ def _mapping(options: dict[str, Any], given: list[str]) -> Any:
         if kind != "chat":
             fail(f"--from {record_format} makes chat examples: drop --to {kind}")
         return RECORD_MAPPINGS[record_format](system)
-    if kind == "chat" and user and assistant and not (text or labels or path_column):
-        return ChatMapping(_template(user, "--user"), _template(assistant, "--assistant"), system)
-    if kind == "classifier" and text and (labels or path_column) and not (user or assistant or system):
+    path = PathColumn(path_column, options["separator"], options["levels"]) if path_column else None
+    if kind == "chat" and user and bool(assistant) != bool(path) and not (text or labels):
+        answer = path or _template(assistant, "--assistant")
+        return ChatMapping(_template(user, "--user"), answer, system)
+    if kind == "classifier" and text and (labels or path) and not (user or assistant or system):
         targets = {target: column for target, _, column in (label.partition("=") for label in labels)}
         targets = {target: column or target for target, column in targets.items()}
-        return ClassifierMapping(
-            _template(text, "--text"), targets, path_column, options["separator"], options["levels"]
-        )
+        return ClassifierMapping(_template(text, "--text"), targets, path)
     if kind == "chat":
         fail(
-            "--to chat takes --user and --assistant templates (and optionally --system), or --from sharegpt|alpaca"
+            "--to chat takes a --user template and either an --assistant template or a --path-column (and "
+            "optionally --system), or --from sharegpt|alpaca"
         )
     fail("--to classifier takes --text and at least one --label TARGET=COLUMN or --path-column")
 
@@ -399,7 +404,9 @@ def _mapping(options: dict[str, Any], given: list[str]) -> Any:
     "--stratify",
     default="auto",
     show_default=True,
-    help="Label target to stratify by ('auto': the first target of the labels; 'none': no stratification).",
+    help="Label target to stratify by ('auto': the first target of the labels; 'answer': the whole answer, "
+    "a chat example's last message or a classifier example's labels together, e.g. a category path's leaf; "
+    "'none': no stratification).",
 )
 @click.option("--platform", is_flag=True, help="Keep the validation file within La Plateforme's 1 MB.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (schemas/data-split.schema.json).")
@@ -452,7 +459,12 @@ def split(
     )
     if result.stratified_by:
         click.echo(
-            f"  stratified by {result.stratified_by}: {plural(len(result.validation_labels), 'label')} in validation"
+            f"  stratified by {result.stratified_by}: {len(result.validation_labels):,} of "
+            f"{plural(result.labels, 'label')} in validation"
         )
+        if result.labels_with_one_example:
+            click.echo(
+                f"  {plural(result.labels_with_one_example, 'label')} with one example: in the training file only"
+            )
     if result.limited_by_size:
         click.echo("  fewer validation examples than asked: La Plateforme's 1 MB validation limit")

@@ -1,9 +1,11 @@
 """Turning the records people have (CSV, JSON Lines or a JSON array) into the examples the recipes take.
 
 Chat: a user template and an assistant template over the column names (`{name}`), and an optional
-system prompt, make one conversation per row. Classifier (La Plateforme): a text template, label columns
-as targets, and a category path column such as `Electronics > Audio > Headphones` split into the
-targets level1, level2, level3. ShareGPT records (`conversations` of `from`/`value` turns) and Alpaca
+system prompt, make one conversation per row; for a classifier trained as chat the answer can be a
+category path column instead, written in one form (`Electronics > Audio > Headphones`, whatever the
+input's separator and spacing). Classifier (La Plateforme): a text template, label columns as targets,
+and a category path column split into the targets level1, level2, level3. The same path column gives the
+same levels both ways, so one CSV feeds the self-hosted and the hosted classifier. ShareGPT records (`conversations` of `from`/`value` turns) and Alpaca
 records (`instruction`, optional `input`, `output`) become chat conversations as they are.
 
 Every example is checked by the rules of `data check` before it is written, so a conversion never writes
@@ -31,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Protocol
 
-from mft_recipes import format_path, plural
+from mft_recipes import CategoryPath, format_path, plural
 from mft_recipes_data.files import GZIP_ERRORS, UsageError, clash, is_gzip, iter_json_array, open_data
 from mft_recipes_data.rules import check_chat, check_classifier
 
@@ -120,19 +122,52 @@ def with_system(system: str | None, messages: list[Record]) -> Record:
 
 
 @dataclass(frozen=True)
+class PathColumn:
+    """A column holding a category path, `levels` levels with `separator` between them; read as the
+    levels, each stripped and its whitespace collapsed (CategoryPath.split)."""
+
+    column: str
+    separator: str = CategoryPath.SEPARATOR
+    levels: int = 3
+
+    def read(self, record: Record) -> tuple[list[str] | None, str | None]:
+        """The row's levels, or None and why the row has no path of this shape."""
+        path = as_text(record.get(self.column))
+        levels = CategoryPath.split(path, self.separator)
+        if len(levels) != self.levels or not all(levels):
+            return None, (
+                f"column {self.column!r} has {path!r:.80}; expected "
+                f"{self.levels} non-empty levels separated by {self.separator!r}"
+            )
+        return levels, None
+
+
+@dataclass(frozen=True)
 class ChatMapping:
-    """A row becomes a conversation: the user template, the assistant template, an optional system prompt."""
+    """A row becomes a conversation: the user template, the assistant template or a category path column
+    (its path written `A > B > C`), an optional system prompt."""
 
     user: Template
-    assistant: Template
+    assistant: Template | PathColumn
     system: str | None = None
     kind = "chat"
 
     def columns(self) -> list[str]:
-        return [*self.user.columns(), *self.assistant.columns()]
+        answer = self.assistant
+        return [
+            *self.user.columns(),
+            *([answer.column] if isinstance(answer, PathColumn) else answer.columns()),
+        ]
 
     def example(self, record: Record) -> tuple[Record | None, str | None]:
-        user, assistant = self.user.fill(record).strip(), self.assistant.fill(record).strip()
+        user = self.user.fill(record).strip()
+        if isinstance(self.assistant, PathColumn):
+            levels, reason = self.assistant.read(record)
+            if levels is None:
+                return None, reason
+            assistant = CategoryPath.join(levels)
+        else:
+            assistant = self.assistant.fill(record).strip()
         if not user or not assistant:
             return None, f"the {'user' if not user else 'assistant'} template is empty for this row"
         return with_system(
@@ -143,21 +178,15 @@ class ChatMapping:
 @dataclass(frozen=True)
 class ClassifierMapping:
     """A row becomes a classifier example: text, label columns (target → column), and a path column
-    split on `separator` into `levels` targets named level1..levelN."""
+    whose levels become the targets level1..levelN."""
 
     text: Template
     labels: dict[str, str] = field(default_factory=dict)
-    path_column: str | None = None
-    separator: str = ">"
-    levels: int = 3
+    path: PathColumn | None = None
     kind = "classifier"
 
     def columns(self) -> list[str]:
-        return [
-            *self.text.columns(),
-            *self.labels.values(),
-            *([self.path_column] if self.path_column else []),
-        ]
+        return [*self.text.columns(), *self.labels.values(), *([self.path.column] if self.path else [])]
 
     def example(self, record: Record) -> tuple[Record | None, str | None]:
         text = self.text.fill(record).strip()
@@ -169,15 +198,11 @@ class ClassifierMapping:
             if not value:
                 return None, f"column {column!r} (target {target}) is empty"
             labels[target] = value
-        if self.path_column is not None:
-            path = as_text(record.get(self.path_column))
-            parts = [part.strip() for part in path.split(self.separator)]
-            if len(parts) != self.levels or not all(parts):
-                return None, (
-                    f"column {self.path_column!r} has {path!r:.80}; expected "
-                    f"{self.levels} non-empty levels separated by {self.separator!r}"
-                )
-            labels.update({f"level{number}": part for number, part in enumerate(parts, 1)})
+        if self.path is not None:
+            levels, reason = self.path.read(record)
+            if levels is None:
+                return None, reason
+            labels.update({f"level{number}": level for number, level in enumerate(levels, 1)})
         if not labels:
             return None, "no labels"
         return {"text": text, "labels": labels}, None

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 import click
 
-from mft_recipes import format_path, plural
+from mft_recipes import CategoryPath, format_path, plural
 from mft_recipes_data.check import CheckReport, FileReport, token_stats
+from mft_recipes_data.chunks import PATH_TARGET
 
 
 def print_report(report: CheckReport) -> None:
@@ -27,6 +30,9 @@ def print_report(report: CheckReport) -> None:
     for file_report in report.files:
         click.echo(_file_line(file_report))
         for target, counts in file_report.labels.items():
+            if target == PATH_TARGET:
+                click.echo(_leaf_line(counts))
+                continue
             shown = ", ".join(f"{label} {count:,}" for label, count in counts.most_common(12))
             more = f", … ({len(counts) - 12} more)" if len(counts) > 12 else ""
             click.echo(f"  labels {target}: {plural(len(counts), 'value')}: {shown}{more}")
@@ -47,6 +53,21 @@ def print_report(report: CheckReport) -> None:
         click.echo(
             f"wrote {plural(report.clean.written, 'example')} to {report.clean.output}; left out: {left}"
         )
+
+
+def _leaf_line(counts: Counter) -> str:
+    """A classifier's answers: leaves and the categories above them, examples per leaf, the commonest."""
+    above = [
+        len({CategoryPath.join(CategoryPath.split(leaf)[:level]) for leaf in counts})
+        for level in range(1, max(len(CategoryPath.split(leaf)) for leaf in counts))
+    ]
+    stats = token_stats(counts.values())
+    categories = "".join(f", {number:,} at level {level}" for level, number in enumerate(above, 1))
+    common = ", ".join(f"{leaf} {count:,}" for leaf, count in counts.most_common(3))
+    return (
+        f"  category paths: {len(counts):,} {'leaf' if len(counts) == 1 else 'leaves'}{categories}; examples "
+        f"per leaf: min {stats['min']:,}, median {stats['median']:,}, max {stats['max']:,}; commonest: {common}"
+    )
 
 
 def _file_line(report: FileReport) -> str:

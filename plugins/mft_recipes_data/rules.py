@@ -49,6 +49,10 @@ CODES: dict[str, tuple[str, str]] = {
     "E_LABELS": ("error", "a classifier example without a `labels` object"),
     "E_LABEL_VALUE": ("error", "a label that is not a non-empty string or a list of them"),
     "E_TOKENIZER": ("error", "the model's tokenizer cannot encode the example"),
+    "E_ANSWER_PATH": (
+        "error",
+        "a classifier recipe's answer that is not a category path of its levels, written 'A > B > C'",
+    ),
     "E_EMPTY_FILE": ("error", "a file without a single example"),
     "E_NOTHING_TRAINS": (
         "error",
@@ -70,6 +74,11 @@ CODES: dict[str, tuple[str, str]] = {
     "W_NO_TRAINED_TURN": ("warning", "every assistant message has weight 0: the example trains nothing"),
     "W_DUPLICATE": ("warning", "the same line as an earlier example (an exact duplicate)"),
     "W_TOO_LONG": ("warning", "longer than the recipe's sequence_len (dropped or truncated by the trainer)"),
+    "W_RARE_LEAF": (
+        "warning",
+        "a classifier recipe's leaves (whole category paths) with fewer training examples than it asks for",
+    ),
+    "W_UNSEEN_LEAF": ("warning", "validation answers whose leaf no training example has"),
 }
 
 ROLES = ("system", "user", "assistant", "tool")

@@ -1,10 +1,14 @@
 """Splitting a JSONL file into training and validation files: deterministic for a seed, stratified by
 label, and within La Plateforme's 1 MB validation limit when asked.
 
-Every line gets a place in one stratified order: within its stratum (its label, or one stratum when
-there are no labels) lines are shuffled with the seed, and a line's key is its rank divided by the
-stratum's size. Validation takes the lowest keys, so any number of validation examples is spread over
-the labels in proportion to their counts; under a byte limit it takes the longest such prefix that fits.
+Every line gets a place in one stratified order: within its stratum (its label, its whole answer, or
+one stratum when there are no labels) lines are shuffled with the seed, and a line's key is its rank
+divided by the stratum's size. Validation takes the lowest keys, so any number of validation examples is
+spread over the labels in proportion to their counts, rounded up: each stratum's first line has key 0, so
+every label with two examples or more reaches the validation file as soon as it holds as many examples
+as there are such labels (a classifier's rare leaves are evaluated too). A label with one example has key
+1 and stays in the training file: a leaf the model never saw in training cannot be learned. Under a byte
+limit validation takes the longest prefix of the order that fits.
 Two passes over the file (one to read labels and sizes, one to write) keep memory to a few numbers per line.
 The training file keeps one example at least that trains (not every answer at weight 0): validation passes
 over the last one.
@@ -18,6 +22,7 @@ from __future__ import annotations
 import json
 import random
 from array import array
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,6 +49,8 @@ class SplitResult:
     train_bytes: int = 0
     validation_bytes: int = 0
     validation_labels: dict[str, int] = field(default_factory=dict)
+    labels: int = 0
+    labels_with_one_example: int = 0
     limited_by_size: bool = False
 
     def as_json(self) -> dict[str, Any]:
@@ -67,7 +74,9 @@ def split_file(
     """Split `source` into `train` and `validation` (both written atomically).
 
     The validation set has `count` examples, or `fraction` of them; `stratify` names the label target to
-    stratify by ("auto": the first target of the first labelled example; None: no stratification).
+    stratify by ("auto": the first target of the first labelled example; "answer": the whole answer, a
+    chat example's last assistant message or a classifier example's labels together, such as a
+    category path's leaf; None: no stratification).
     `platform` caps the validation file at La Plateforme's 1 MB (or `max_validation_bytes`). The input
     must pass `data check` as `fmt` examples (checked with `jobs` workers).
     """
@@ -111,6 +120,9 @@ def split_file(
     if taken == 0:
         raise SplitError(f"no example fits in a {byte_limit:,}-byte validation file")
     names = {number: name for name, number in strata.names.items()} if strata.target is not None else None
+    if names is not None:
+        result.labels = len(names)
+        result.labels_with_one_example = sum(1 for count in Counter(strata.numbers).values() if count == 1)
     with (
         atomic_writer(train, "wb") as train_file,
         atomic_writer(validation, "wb") as validation_file,
@@ -167,6 +179,7 @@ class _Strata:
 
 
 _NO_LABEL = "(no label)"
+ANSWER = "answer"  # --stratify answer: the whole answer is the stratum
 
 
 def _read_strata(source: Path, stratify: str | None) -> _Strata:
@@ -178,7 +191,9 @@ def _read_strata(source: Path, stratify: str | None) -> _Strata:
                 continue
             strata.sizes.append(len(raw.rstrip(b"\r\n")) + 1)
             label = _NO_LABEL
-            if stratify is not None:
+            if stratify == ANSWER:
+                label = _answer(raw)
+            elif stratify is not None:
                 labels = _labels(raw)
                 targets.update(labels)
                 if strata.target is None and labels:
@@ -187,7 +202,7 @@ def _read_strata(source: Path, stratify: str | None) -> _Strata:
                 if value is not None:
                     label = json.dumps(value, ensure_ascii=False) if isinstance(value, list) else str(value)
             strata.numbers.append(strata.names.setdefault(label, len(strata.names)))
-    if stratify not in (None, "auto") and _NO_LABEL in strata.names and len(strata.names) == 1:
+    if stratify not in (None, "auto", ANSWER) and _NO_LABEL in strata.names and len(strata.names) == 1:
         known = (
             f"; the targets are {', '.join(map(repr, sorted(targets)))}"
             if targets
@@ -198,12 +213,27 @@ def _read_strata(source: Path, stratify: str | None) -> _Strata:
 
 
 def _labels(raw: bytes) -> dict[str, Any]:
+    example = _example(raw)
+    labels = example.get("labels")
+    return labels if isinstance(labels, dict) else {}
+
+
+def _answer(raw: bytes) -> str:
+    """A line's whole answer: a classifier example's labels together, a chat example's last message."""
+    example = _example(raw)
+    if "labels" in example:
+        return json.dumps(example["labels"], ensure_ascii=False)
+    messages = example.get("messages")
+    last = messages[-1] if isinstance(messages, list) and messages else None
+    return str(last.get("content")) if isinstance(last, dict) else _NO_LABEL
+
+
+def _example(raw: bytes) -> dict[str, Any]:
     try:
         example = json.loads(raw)
     except ValueError:
         return {}
-    labels = example.get("labels") if isinstance(example, dict) else None
-    return labels if isinstance(labels, dict) else {}
+    return example if isinstance(example, dict) else {}
 
 
 def _stratified_order(strata: array, seed: int) -> list[int]:
@@ -217,6 +247,9 @@ def _stratified_order(strata: array, seed: int) -> list[int]:
         indices = members[stratum]
         rng.shuffle(indices)
         size = len(indices)
-        keyed.extend(((rank + 0.5) / size, rng.random(), index) for rank, index in enumerate(indices))
+        if size == 1:
+            keyed.append((1.0, rng.random(), indices[0]))
+            continue
+        keyed.extend((rank / size, rng.random(), index) for rank, index in enumerate(indices))
     keyed.sort()
     return [index for _, _, index in keyed]

@@ -10,6 +10,8 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from mft_recipes import CategoryPath
+
 
 class RecipeSettingsError(ValueError):
     """A recipe that does not exist or does not render."""
@@ -32,6 +34,7 @@ class TrainingSettings:
     val_set_size: float = 0.0
     job_type: str | None = None
     dataset_type: str | None = None  # axolotl's type of the first dataset: how conversations become tokens
+    category_path: CategoryPath | None = None  # a classifier recipe's answers
 
     @property
     def platform(self) -> bool:
@@ -174,6 +177,7 @@ def recipe_settings(name: str, overrides: dict[str, Any]) -> tuple[TrainingSetti
         val_set_size=float(validation) if isinstance(validation, (int, float)) else 0.0,
         job_type=document.get("job_type"),
         dataset_type=_dataset_type(document),
+        category_path=recipe.category_path,
     )
     model = document.get("model") if isinstance(document.get("model"), str) else None
     return settings, model or recipe.model

@@ -9,7 +9,14 @@ from typing import Any
 import click
 
 from mft_recipes import InputFile
-from mft_recipes_plan.plan import Plan, PlanError, PlanOptions, ServingQuestion, plan_rendered
+from mft_recipes_plan.plan import (
+    PLATFORM_STORAGE_USD_PER_MONTH,
+    Plan,
+    PlanError,
+    PlanOptions,
+    ServingQuestion,
+    plan_rendered,
+)
 
 # The suffixes a token count may carry: thousand, million, billion.
 TOKEN_SCALES = {"k": 10**3, "K": 10**3, "M": 10**6, "B": 10**9}
@@ -97,6 +104,14 @@ class TokenCount(click.ParamType):
     "api_usd_per_mtoken",
     type=click.FloatRange(min=0),
     help="Serving: API price, USD per M tokens.",
+)
+@click.option(
+    "--api-storage-per-month",
+    "api_storage_usd_per_month",
+    type=click.FloatRange(min=0),
+    default=PLATFORM_STORAGE_USD_PER_MONTH,
+    show_default=True,
+    help="Serving: the API's monthly fee for keeping the fine-tuned model, USD (La Plateforme's).",
 )
 @click.option("--serve-gpu", help="Serving: GPU for vLLM (default: the plan's GPU).")
 @click.option(
@@ -195,12 +210,18 @@ def _serving_question(options: dict[str, Any]) -> ServingQuestion | None:
     from mft_recipes import fail
 
     load, price = options.pop("requests_per_month"), options.pop("api_usd_per_mtoken")
-    per_request, gpu, speed = (
-        options.pop(name) for name in ("tokens_per_request", "serve_gpu", "serve_tokens_per_second")
+    per_request, gpu, speed, storage = (
+        options.pop(name)
+        for name in (
+            "tokens_per_request",
+            "serve_gpu",
+            "serve_tokens_per_second",
+            "api_storage_usd_per_month",
+        )
     )
     if (load is None) != (price is None):
         fail("serving cost needs both --requests-per-month and --api-price-per-mtoken")
-    return None if load is None else ServingQuestion(load, per_request, price, gpu, speed)
+    return None if load is None else ServingQuestion(load, per_request, price, gpu, speed, storage)
 
 
 def _count_data_tokens(paths: list[str], recipe: str, overrides: dict[str, Any]) -> int:
@@ -332,6 +353,11 @@ def _print_plan(plan: Plan) -> None:
             f"serving: self-hosted ${serving['self_hosted_usd_per_month']:,.2f}/month vs API "
             f"${serving['api_usd_per_month']:,.2f}/month"
             + (f" ({change:+.0%} self-hosted)" if change is not None else ""),
+            markup=False,
+        )
+        break_even = serving["break_even_requests_per_month"]
+        console.print(
+            f"break-even: {break_even:,} requests/month" if break_even is not None else "break-even: none",
             markup=False,
         )
         for line in serving["assumptions"]:

@@ -54,6 +54,8 @@ class ServingQuestion:
     api_usd_per_mtoken: float
     gpu: str | None = None
     tokens_per_second_per_gpu: float | None = None
+    # The API's monthly fee for keeping the fine-tuned model (La Plateforme's documented $2 by default).
+    api_storage_usd_per_month: float = PLATFORM_STORAGE_USD_PER_MONTH
 
 
 @dataclass(frozen=True)
@@ -488,7 +490,10 @@ def _plan_serving(plan: Plan, question: ServingQuestion, table: dict[str, Gpu]) 
     replicas = max(1, math.ceil(needed_per_second / (throughput * gpus_per_replica)))
     gpus = replicas * gpus_per_replica
     self_hosted = gpus * gpu.usd_per_hour * HOURS_PER_MONTH
-    api = tokens_per_month / 1e6 * question.api_usd_per_mtoken
+    api = tokens_per_month / 1e6 * question.api_usd_per_mtoken + question.api_storage_usd_per_month
+    replica_usd = gpus_per_replica * gpu.usd_per_hour * HOURS_PER_MONTH
+    replica_requests = throughput * gpus_per_replica * HOURS_PER_MONTH * 3600 / question.tokens_per_request
+    break_even = _break_even(question, replica_usd, replica_requests)
     return {
         "gpu": gpu.name,
         "gpus": gpus,
@@ -498,6 +503,8 @@ def _plan_serving(plan: Plan, question: ServingQuestion, table: dict[str, Gpu]) 
         "self_hosted_usd_per_month": round(self_hosted, 2),
         "api_usd_per_month": round(api, 2),
         "self_hosted_vs_api": round(self_hosted / api - 1, 4) if api else None,
+        "break_even_requests_per_month": break_even,
+        "replica_requests_per_month": math.floor(replica_requests),
         "assumptions": [
             f"vLLM on {gpus}× {gpu.name}, always on, {HOURS_PER_MONTH} h/month at ${gpu.usd_per_hour}/GPU-hour",
             f"{gpus_per_replica} GPU(s) per replica: 16-bit weights {weights_gib:.1f} GiB × {KV_CACHE_FACTOR} for "
@@ -512,6 +519,26 @@ def _plan_serving(plan: Plan, question: ServingQuestion, table: dict[str, Gpu]) 
                 )
             ),
             f"load spread evenly over the month ({needed_per_second:,.1f} tokens/s on average; peaks need more)",
-            f"API at ${question.api_usd_per_mtoken}/M tokens, input and output alike",
+            f"API at ${question.api_usd_per_mtoken}/M tokens, input and output alike, plus "
+            f"${question.api_storage_usd_per_month:g}/month to keep the fine-tuned model",
+            (
+                f"break-even: {break_even:,} requests/month (one replica, ${replica_usd:,.2f}/month, "
+                f"costs what the API charges for them; it serves up to {replica_requests:,.0f})"
+                if break_even is not None
+                else f"no break-even: one replica (${replica_usd:,.2f}/month) full to its "
+                f"{replica_requests:,.0f} requests/month still costs more than the API for them"
+            ),
         ],
     }
+
+
+def _break_even(question: ServingQuestion, replica_usd: float, replica_requests: float) -> int | None:
+    """The least monthly load at which self-hosting costs no more than the API: the API's bill for it
+    (per token, plus its storage fee) reaches what one always-on replica costs. None when one replica
+    cannot serve that load: each further replica costs as much again for no more than it serves, so
+    self-hosting never catches up with the API."""
+    usd_per_request = question.tokens_per_request / 1e6 * question.api_usd_per_mtoken
+    if usd_per_request == 0:
+        return None
+    requests = max(0.0, replica_usd - question.api_storage_usd_per_month) / usd_per_request
+    return math.ceil(requests) if requests <= replica_requests else None

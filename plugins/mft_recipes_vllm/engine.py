@@ -16,7 +16,8 @@ from typing import Any
 @dataclass(frozen=True)
 class EngineSettings:
     """The vLLM options `eval` passes on. `max_model_len` None: what the test set needs (eval sizes it
-    from the data); `kv_cache_gib` None: 1 GiB on CPU, `gpu_memory_utilization` on GPU."""
+    from the data); `kv_cache_gib` None: 1 GiB on CPU, `gpu_memory_utilization` on GPU; `block_size`
+    None: 32 tokens on CPU, vLLM's own on GPU (16)."""
 
     max_model_len: int | None = None
     kv_cache_gib: float | None = None
@@ -25,12 +26,18 @@ class EngineSettings:
     dtype: str = "auto"
     enforce_eager: bool = False
     seed: int = 0
+    block_size: int | None = None
 
     def as_json(self) -> dict[str, Any]:
         return asdict(self)
 
 
 CPU_KV_CACHE_GIB = 1.0
+# Prefix caching shares whole KV blocks, and a classification's label ranking leans on it (one request per
+# label-trie node, each the prompt and a label prefix): with vLLM's CPU default of 128 tokens a block
+# (vllm/platforms/cpu.py) a prompt shorter than that shares nothing. 32 is the least its CPU attention
+# takes (cpu_attn.py: multiples of 32).
+CPU_BLOCK_SIZE = 32
 
 
 def prepare_environment() -> None:
@@ -62,9 +69,13 @@ def open_engine(model: str, settings: EngineSettings, *, max_lora_rank: int | No
         "gpu_memory_utilization": settings.gpu_memory_utilization,
     }
     kv_cache_gib = settings.kv_cache_gib
+    block_size = settings.block_size
     if current_platform.is_cpu():
         options["distributed_executor_backend"] = "uni"
         kv_cache_gib = kv_cache_gib or CPU_KV_CACHE_GIB
+        block_size = block_size or CPU_BLOCK_SIZE
+    if block_size:
+        options["block_size"] = block_size
     if kv_cache_gib:
         options["kv_cache_memory_bytes"] = int(kv_cache_gib * 2**30)
     if max_lora_rank:

@@ -4,10 +4,12 @@ classification, and single requests for latency."""
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from mft_recipes_vllm.eval_data import Example, Task
 from mft_recipes_vllm.prompts import EncodedTestSet
+from mft_recipes_vllm.ranking import LabelTrie, Scored, ScoreRequest, rank_labels
 from mft_recipes_vllm.variants import Variant
 
 
@@ -28,11 +30,12 @@ class Runner:
                 max_tokens=encoded.answer_tokens,
                 structured_outputs=StructuredOutputsParams(choice=task.labels),
             )
-            self.scoring = SamplingParams(temperature=0, max_tokens=1, prompt_logprobs=0)
+            self.trie = LabelTrie.build(task.labels, encoded.continuations)
         else:
             self.answer = SamplingParams(temperature=0, max_tokens=encoded.answer_tokens)
 
     def generate(self, prompts: list[list[int]], params: Any) -> list[Any]:
+        """vLLM's outputs for the prompts, with `params` (one for all, or one each)."""
         from vllm import TokensPrompt
 
         return list(
@@ -65,27 +68,46 @@ class Runner:
             "output_tokens": sum(record["output_tokens"] for record in records),
         }
         if self.task.kind == "classification":
-            counts["scored_tokens"] = self.rank_labels(prompts, records)
+            started = time.perf_counter()
+            counts.update(self.rank_labels(prompts, records))
+            counts["ranking_seconds"] = time.perf_counter() - started
         return records, counts
 
-    def rank_labels(self, prompts: list[list[int]], records: list[dict[str, Any]]) -> int:
+    def rank_labels(self, prompts: list[list[int]], records: list[dict[str, Any]]) -> dict[str, int]:
         """Rank the label set for each example by the log-probability of each label as the answer (its
-        tokens and the end of the turn); keep the first max(top_k) labels with their scores."""
-        labels = self.task.labels
-        sequences = [ids + self.encoded.continuations[label] for ids in prompts for label in labels]
-        outputs = self.generate(sequences, self.scoring)
-        keep = max(self.task.top_k)
-        for position, (record, ids) in enumerate(zip(records, prompts, strict=True)):
-            scores = []
-            for offset, label in enumerate(labels):
-                logprobs = outputs[position * len(labels) + offset].prompt_logprobs
-                sequence = sequences[position * len(labels) + offset]
-                score = sum(logprobs[i][sequence[i]].logprob for i in range(len(ids), len(sequence)))
-                scores.append((score, label))
-            ranked = sorted(scores, key=lambda pair: -pair[0])[:keep]
-            record["ranking"] = [label for _, label in ranked]
-            record["scores"] = [score for score, _ in ranked]
-        return sum(len(sequence) for sequence in sequences)
+        tokens and the end of the turn), exactly, with the label trie (mft_recipes_vllm.ranking); keep the
+        first max(top_k) labels with their scores. Returns the trie nodes expanded and the tokens the
+        model computed for it."""
+        rankings = rank_labels(self.trie, prompts, max(self.task.top_k), self.score)
+        for record, ranking in zip(records, rankings, strict=True):
+            record["ranking"] = [self.task.labels[index] for index in ranking.labels]
+            record["scores"] = ranking.scores
+        return {
+            "ranked_nodes": sum(ranking.expanded for ranking in rankings),
+            "scored_tokens": sum(ranking.computed_tokens for ranking in rankings),
+        }
+
+    def score(self, requests: Sequence[ScoreRequest]) -> list[Scored]:
+        """Each request's candidates as the next token, by their log-probabilities before any sampling
+        (vLLM's raw logprobs, `logprob_token_ids`). A request is a generation of one token, not a prompt
+        scored with prompt_logprobs, so prefix caching holds the prompt and the label prefixes: the
+        tokens computed are those after the last cached block (`num_cached_tokens`)."""
+        from vllm import SamplingParams
+
+        params = [
+            SamplingParams(
+                temperature=0, max_tokens=1, logprob_token_ids=request.candidates, detokenize=False
+            )
+            for request in requests
+        ]
+        outputs = self.generate([request.tokens for request in requests], params)
+        return [
+            Scored(
+                [output.outputs[0].logprobs[0][token].logprob for token in request.candidates],
+                len(output.prompt_token_ids) - (output.num_cached_tokens or 0),
+            )
+            for request, output in zip(requests, outputs, strict=True)
+        ]
 
     def latencies(self, examples: list[Example]) -> list[float]:
         """Seconds per request, one request at a time (an online client's view)."""

@@ -48,6 +48,7 @@ def summarise(
             "levels": levels,
             "latency": _latency(variant.name, timings),
             "throughput": _throughput(variant.name, timings),
+            "ranking": _ranking(variant.name, timings) if task.kind == "classification" else None,
         }
     identity: dict[str, Any] = timings[-1] if timings else {}
     return {
@@ -67,6 +68,20 @@ def _latency(name: str, timings: list[dict[str, Any]]) -> dict[str, Any] | None:
         return None
     cuts = statistics.quantiles(seconds, n=100, method="inclusive") if len(seconds) > 1 else seconds * 99
     return {"requests": len(seconds), "p50_s": cuts[49], "p95_s": cuts[94]}
+
+
+def _ranking(name: str, timings: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """What ranking the label set cost, per example: seconds, trie nodes expanded, tokens computed."""
+    batches = [t for t in timings if t["model"] == name and t["kind"] == "batch" and "ranked_nodes" in t]
+    examples = sum(t["examples"] for t in batches)
+    if not examples:
+        return None
+    return {
+        "examples": examples,
+        "seconds_per_example": sum(t["ranking_seconds"] for t in batches) / examples,
+        "nodes_per_example": sum(t["ranked_nodes"] for t in batches) / examples,
+        "scored_tokens_per_example": sum(t["scored_tokens"] for t in batches) / examples,
+    }
 
 
 def _throughput(name: str, timings: list[dict[str, Any]]) -> dict[str, Any] | None:

@@ -51,7 +51,7 @@ def test_the_flow_mapping_finder_finds_one() -> None:
 def test_every_axolotl_recipe_extends_the_axolotl_parameter_set() -> None:
     recipes = [yaml.safe_load(path.read_text(encoding="utf-8")) for path in (REPO / "recipes").glob("*.yaml")]
     axolotl = [recipe for recipe in recipes if recipe["target"] == "axolotl"]
-    assert len(axolotl) >= 6
+    assert len(axolotl) >= 7  # the glob finds the recipes (more come with new ones)
     assert {recipe["name"]: recipe.get("extends") for recipe in axolotl} == {
         recipe["name"]: "axolotl" for recipe in axolotl
     }

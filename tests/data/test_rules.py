@@ -172,6 +172,12 @@ CASES: dict[str, tuple[list[Line], list[Line], dict[str, Any]]] = {
         [chat("word " * 20, "ok")],
         {"recipe": "mistral-7b-qlora", "overrides": {"sequence_len": 128}},
     ),
+    # Ten examples of the leaf: fewer would be W_RARE_LEAF (tests/data/test_classifier_data.py).
+    "E_ANSWER_PATH": (
+        [chat("Aria Buds", "Electronics > Audio"), chat("Bolt", "Home>Tools>Drills")],
+        [chat(f"Aria Buds {n}", "Electronics > Audio > Earbuds") for n in range(10)],
+        {"recipe": "mistral-7b-classifier"},
+    ),
 }
 
 
@@ -179,6 +185,7 @@ def test_every_code_has_a_case() -> None:
     size_codes = {"E_FILE_TOO_LARGE", "W_FILE_TOO_LARGE", "E_EMPTY_FILE"}  # tested below
     file_codes = {"E_JSON_ARRAY", "E_OTHER_FORMAT", "E_GZIP"}  # tested in test_input_formats.py
     file_codes.add("E_NOTHING_TRAINS")  # tested in test_check.py
+    file_codes |= {"W_RARE_LEAF", "W_UNSEEN_LEAF"}  # tested in test_classifier_data.py
     assert set(CASES) | size_codes | file_codes == set(CODES)
 
 
@@ -192,6 +199,8 @@ def test_breaking_a_rule_is_reported_with_its_code_and_line(code: str, jsonl: Ca
     padding: Line = chat("a valid first line", "so that problems must name their own line")
     if options.get("fmt") == "classifier":
         padding = {"text": "a valid first line", "labels": {"topic": "padding"}}
+    if options.get("recipe") == "mistral-7b-classifier":
+        padding = chat("a valid first line", "Padding > Padding > Padding")
     report = check_files([jsonl(padding, *bad)], CheckOptions(jobs=1, **options))
     # A problem without a line (None) fails the comparisons below.
     lines = sorted({problem.line for problem in report.problems if problem.code == code})  # type: ignore[type-var]

@@ -111,8 +111,25 @@ def test_serving_cost_by_hand() -> None:
     # 5e8 tokens/month is 190 tokens/s on average: one L4 (13.5 GiB of weights fit) at $0.71 for 730 h.
     assert serving["gpus"] == 1
     assert serving["self_hosted_usd_per_month"] == pytest.approx(0.71 * 730)
-    assert serving["api_usd_per_month"] == pytest.approx(125.0)
-    assert serving["self_hosted_vs_api"] == pytest.approx(0.71 * 730 / 125 - 1, abs=1e-4)
+    # 5e8 tokens at $0.25/M, and La Plateforme's $2 a month to keep the fine-tuned model.
+    assert serving["api_usd_per_month"] == pytest.approx(127.0)
+    assert serving["self_hosted_vs_api"] == pytest.approx(0.71 * 730 / 127 - 1, abs=1e-4)
+    # The API bills $0.00025 a request: the L4's $518.30 a month, less the $2 of storage self-hosting
+    # saves, buys 2,065,200 requests, within the 2,628,000 the L4 serves at 1,000 tokens/s.
+    assert serving["break_even_requests_per_month"] == 2_065_200
+    assert serving["replica_requests_per_month"] == 2_628_000
+
+
+def test_no_break_even_when_one_replica_cannot_serve_the_load_it_would_take() -> None:
+    """At 100 tokens/s an L4 serves 262,800 requests of 1,000 tokens a month, for which the API charges
+    $67.70: below the L4's $518.30, and every further L4 adds as much cost as load."""
+    options = ["--requests-per-month", "100000", "--api-price-per-mtoken", "0.25", "--serve-gpu", "l4-24gb"]
+    options += ["--serve-tokens-per-second", "100", "--api-storage-per-month", "0"]
+    serving = plan_json("mistral-7b-qlora", *options)["serving"]
+    assert serving["api_usd_per_month"] == pytest.approx(25.0)
+    assert serving["break_even_requests_per_month"] is None
+    result = plan("mistral-7b-qlora", *options)
+    assert "break-even: none" in result.output
 
 
 def test_a_gpu_table_file_overrides_and_adds(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

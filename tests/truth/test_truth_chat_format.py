@@ -30,6 +30,7 @@ import pytest
 from mft_recipes_data.check import CheckOptions, check_files
 from mft_recipes_data.training import KEPT, TRUNCATED, axolotl_fate
 
+from mft_recipes import CategoryPath
 from mft_recipes.host import get_registry
 from tests.conversations import (
     PLAIN,
@@ -49,6 +50,8 @@ pytestmark = [pytest.mark.axolotl, pytest.mark.usefixtures("axolotl_installed")]
 RECIPES = {recipe.name: recipe for recipe in axolotl_recipes()}
 SEQUENCE_LEN = 256
 OVERRIDES = {"device": "cpu", "sequence_len": SEQUENCE_LEN, "val_set_size": 0, "num_epochs": 1}
+# The cases with path answers (with_path_answers) are longer: still one over sequence_len, not two.
+PATH_SEQUENCE_LEN = 320
 
 
 def cases(version: str) -> list[dict[str, Any]]:
@@ -77,6 +80,18 @@ def cases(version: str) -> list[dict[str, Any]]:
     return [*conversations(version), long, nothing, keys_not_read]
 
 
+def with_path_answers(example: dict[str, Any], number: int) -> dict[str, Any]:
+    """The conversation with each text answer made a three-level category path that keeps its words
+    (unicode, literal control strings): a classifier recipe's `data check` refuses other answers."""
+    messages = []
+    for turn, message in enumerate(example["messages"]):
+        if message["role"] == "assistant" and isinstance(message.get("content"), str):
+            words = " ".join(message["content"].replace(">", "›").split()) or "empty"
+            message = {**message, "content": CategoryPath.join([str(number), str(turn), words])}
+        messages.append(message)
+    return {**example, "messages": messages}
+
+
 @dataclass
 class Prepared:
     """One recipe's run: the conversations, the tiny model, and what `axolotl preprocess` said and saved."""
@@ -86,6 +101,7 @@ class Prepared:
     data: Path
     base: Path
     workdir: Path
+    overrides: dict[str, Any]
     result: subprocess.CompletedProcess[str] | None = None
 
     def command(self, name: str) -> str:
@@ -93,7 +109,7 @@ class Prepared:
             "base_model": str(self.base),
             "dataset": str(self.data),
             "output_dir": str(self.workdir / "out"),
-            **OVERRIDES,
+            **self.overrides,
         }
         words = " ".join(shlex.quote(f"{key}={value}") for key, value in overrides.items())
         config = shlex.quote(str(self.workdir / "config.yml"))
@@ -135,10 +151,13 @@ def prepared(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
             folder = tmp_path_factory.mktemp(f"tiny-{version}-{'moe' if key[1] else 'dense'}")
             models[key] = build_tiny_model(folder, moe=key[1], tokenizer=version)
         workdir = tmp_path_factory.mktemp(name)
-        examples = cases(version)
+        examples, overrides = cases(version), OVERRIDES
+        if recipe.category_path is not None:
+            examples = [with_path_answers(example, number) for number, example in enumerate(examples)]
+            overrides = {**OVERRIDES, "sequence_len": PATH_SEQUENCE_LEN}
         data = workdir / "conversations.jsonl"
         data.write_text("".join(json.dumps(example, ensure_ascii=False) + "\n" for example in examples))
-        runs[name] = Prepared(version, examples, data, models[key], workdir)
+        runs[name] = Prepared(version, examples, data, models[key], workdir, overrides)
 
     def run(name: str) -> None:
         runs[name].result = subprocess.run(
@@ -177,7 +196,7 @@ def test_axolotl_prepares_mistral_format_token_for_token(name: str, prepared: di
         )
 
     report = check_files(
-        [run.data], CheckOptions(recipe=name, overrides={**OVERRIDES, "base_model": str(run.base)})
+        [run.data], CheckOptions(recipe=name, overrides={**run.overrides, "base_model": str(run.base)})
     )
     assert report.valid, [str(problem) for problem in report.problems]
     assert report.training is not None

@@ -97,3 +97,30 @@ def hf_label_rankings(
                 scores[label] = sum(float(logprobs[i - 1, full[i]]) for i in range(len(prompt), len(full)))
         rankings.append(sorted(labels, key=lambda label: -scores[label]))
     return rankings
+
+
+def vllm_exhaustive_scores(
+    llm: Any, prompts: list[list[int]], answers: dict[str, list[int]], lora: Any = None
+) -> list[dict[str, float]]:
+    """Every label scored on its own, as eval scored labels before the label trie: for each prompt and
+    label one vLLM request of the prompt and the label's answer tokens, the answer's log-probabilities
+    read from `prompt_logprobs` (vLLM computes such a request whole: no prefix cache). Returns each
+    prompt's scores by label."""
+    from vllm import SamplingParams, TokensPrompt
+
+    labels = list(answers)
+    sequences = [prompt + answers[label] for prompt in prompts for label in labels]
+    outputs = llm.generate(
+        [TokensPrompt(prompt_token_ids=sequence) for sequence in sequences],
+        SamplingParams(temperature=0, max_tokens=1, prompt_logprobs=0, detokenize=False),
+        lora_request=lora,
+        use_tqdm=False,
+    )
+    scores: list[dict[str, float]] = [{} for _ in prompts]
+    for position, (sequence, output) in enumerate(zip(sequences, outputs, strict=True)):
+        prompt, label = divmod(position, len(labels))
+        start = len(prompts[prompt])
+        scores[prompt][labels[label]] = sum(
+            output.prompt_logprobs[index][sequence[index]].logprob for index in range(start, len(sequence))
+        )
+    return scores
