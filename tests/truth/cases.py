@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from mft_recipes_axolotl.validators import PEFT_FOR_ZERO3_EXPERT_LORA
+from mft_recipes_axolotl.validators import PEFT_FOR_ZERO3_EXPERT_LORA, TRANSFORMERS_FOR_ZERO3_MOE_LOAD
 
 from mft_recipes.host import get_registry
 from mft_recipes.recipes import Recipe
@@ -109,15 +109,25 @@ def checks_for(recipe: Recipe) -> list[int]:
 
 
 # What the tier found broken in a pinned stack, by recipe: (the library, the first version that works,
-# why). A check that meets one is an expected failure there (xfail: it fails the run if it passes, so the
-# entry goes once the pin moves) and the proof table says so; the axolotl_latest session proves the fix.
+# why, whether it fails every time). A check that meets one is an expected failure there (xfail: when it
+# fails every time, strict, so a pass fails the run and the entry goes once the pin moves; when it fails
+# only now and then, not strict) and the proof table says so; the axolotl_latest session proves the fix.
 # The version is the axolotl plugin's, whose validator warns users of the same stack.
-KNOWN_BROKEN: dict[str, tuple[str, str, str]] = {
+KNOWN_BROKEN: dict[str, tuple[str, str, str, bool]] = {
     "mixtral-8x22b": (
         "peft",
         PEFT_FOR_ZERO3_EXPERT_LORA,
         "peft 0.20.0 (axolotl 0.19's pin) cannot wrap ZeRO-3-partitioned expert parameters: "
         f"ParamWrapper reads the empty partitioned shape (IndexError); peft {PEFT_FOR_ZERO3_EXPERT_LORA} reads ds_shape",
+        True,
+    ),
+    "mixtral-8x22b-full": (
+        "transformers",
+        TRANSFORMERS_FOR_ZERO3_MOE_LOAD,
+        "transformers 5.16.1 (axolotl 0.19's pin) can load Mixtral's fused gate_up_proj wrong under ZeRO-3 "
+        "(6 of 16 two-rank loads differed from the checkpoint, some NaN); "
+        f"transformers {TRANSFORMERS_FOR_ZERO3_MOE_LOAD} loaded it exactly (0 of 6)",
+        False,
     ),
 }
 
@@ -130,5 +140,5 @@ def known_broken(name: str) -> str | None:
 
     if name not in KNOWN_BROKEN:
         return None
-    package, fixed_in, reason = KNOWN_BROKEN[name]
+    package, fixed_in, reason, _ = KNOWN_BROKEN[name]
     return reason if Version(version(package)) < Version(fixed_in) else None

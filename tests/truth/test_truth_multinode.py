@@ -31,7 +31,7 @@ import yaml
 
 from tests.refusals import mft
 from tests.tiny_models import build_tiny_model
-from tests.truth.cases import CPU_OVERRIDES, REPO
+from tests.truth.cases import CPU_OVERRIDES, REPO, known_broken
 
 pytestmark = [pytest.mark.axolotl, pytest.mark.usefixtures("axolotl_installed")]
 
@@ -78,11 +78,16 @@ exec accelerate launch "$@" -m tests.truth.zero3_ranks "$config" "$RESULT"
 
 
 def test_two_nodes_on_one_machine_train_the_recipes_zero3_setup(tmp_path: Path) -> None:
-    base = build_tiny_model(tmp_path / "base", moe=True)
+    """mixtral-8x22b-full's bundle where the installed stack loads Mixtral's experts right under ZeRO-3;
+    where it does not (transformers 5.16.1, cases.KNOWN_BROKEN), the two nodes run mistral-7b-full's bundle
+    on a dense tiny model: the launch is the same, and a run on corrupted experts proves nothing."""
+    moe = known_broken("mixtral-8x22b-full") is None
+    recipe = "mixtral-8x22b-full" if moe else "mistral-7b-full"
+    base = build_tiny_model(tmp_path / "base", moe=moe)
     overrides = {**CPU_OVERRIDES, "micro_batch_size": 1, "base_model": str(base), "output_dir": "out"}
     port = free_port()
     bundle = write_bundle(
-        tmp_path, "mixtral-8x22b-full", *(f"{key}={value}" for key, value in overrides.items()),
+        tmp_path, recipe, *(f"{key}={value}" for key, value in overrides.items()),
         "--nodes", "2", "--gpus-per-node", "1", "--scheduler", "torchrun", "--port", str(port),
     )  # fmt: skip
     stand_ins = tmp_path / "bin"
@@ -112,13 +117,14 @@ def test_two_nodes_on_one_machine_train_the_recipes_zero3_setup(tmp_path: Path) 
     assert [node.returncode for node in nodes] == [0, 0], "\n".join(output[-4000:] for output in outputs)
     trained = json.loads(result.read_text())
     assert trained["world_size"] == 2 and trained["zero_stage"] == 3
+    assert trained["mismatched"] == [], "ZeRO-3 loaded these weights other than the checkpoint's"
     assert trained["losses"][-1] < trained["losses"][0]
     ranks = trained["ranks"]
     assert sorted((rank["rank"], rank["node"]) for rank in ranks) == [(0, 0), (1, 1)], "one rank on each node"
     total, held = ranks[0]["total_numel"], [rank["partition_numel"] for rank in ranks]
     # Each rank holds its half of every partitioned weight (a half rounded up: DeepSpeed pads to the world).
     assert held[0] == held[1] and 0 <= 2 * held[0] - total <= ranks[0]["partitioned_params"]
-    assert any(".mlp.experts." in name for name in trained["trainable"])
+    assert any(".mlp.experts." in name for name in trained["trainable"]) is moe
 
 
 SRUN_STAND_IN = """#!{python}

@@ -4,7 +4,7 @@ launcher (whose CPU multi-process paths do not run: see docs/proof.md).
 
 Each rank does what axolotl's loader and the HF Trainer do under ZeRO-3: the recipe's DeepSpeed section,
 "auto" resolved for the world size, is made live (so `from_pretrained` partitions the weights with
-`zero.Init`), axolotl's own `load_lora` applies the recipe's LoRA (if any) to the partitioned model,
+`zero.Init`; every loaded weight is compared with the checkpoint's), axolotl's own `load_lora` applies the recipe's LoRA (if any) to the partitioned model,
 `deepspeed.initialize` builds the ZeRO-3 engine over gloo, and a few optimizer steps run on the tiny data.
 Rank 0 writes what was trained to OUTPUT as JSON, with what each rank holds of the partitioned weights and
 the node it ran on (tests/truth/test_truth_multinode.py starts the ranks as two nodes).
@@ -34,8 +34,16 @@ def main(config_path: str, output_path: str) -> None:
     document = yaml.safe_load(Path(config_path).read_text(encoding="utf-8"))
     config: DictDefault = deep.axolotl_config(document, document["base_model"], gpus=world)
     section = resolved_deepspeed(config, world, deep.meta_model_config(config))
+    # The checkpoint's weights as transformers loads them without ZeRO-3, to hold the partitioned load to.
+    reference = AutoModelForCausalLM.from_pretrained(document["base_model"], dtype=torch.float32)
+    expected = {name: parameter.detach() for name, parameter in reference.named_parameters()}
     live = HfDeepSpeedConfig(section)  # noqa: F841 (kept alive: transformers reads it while loading)
     model = AutoModelForCausalLM.from_pretrained(document["base_model"], dtype=torch.float32)
+    mismatched = []  # weights ZeRO-3's load made other than the checkpoint's (gathered whole on every rank)
+    for name, parameter in model.named_parameters():
+        with deepspeed.zero.GatheredParameters([parameter]):
+            if not torch.equal(parameter.data, expected[name]):
+                mismatched.append(name)
     if config.adapter:
         from axolotl.loaders.adapter import load_lora
 
@@ -69,6 +77,7 @@ def main(config_path: str, output_path: str) -> None:
         result = {
             "world_size": world,
             "losses": losses,
+            "mismatched": mismatched,
             "trainable": names,
             "zero_stage": engine.zero_optimization_stage(),
             "ranks": everyone,
