@@ -221,8 +221,7 @@ def check_zero3_expert_lora_peft(document: dict[str, Any], context: ValidationCo
         yield Problem(
             f"expert LoRA under DeepSpeed ZeRO-3 needs peft {PEFT_FOR_ZERO3_EXPERT_LORA} or newer; the installed "
             f"peft {peft} (axolotl 0.19 pins 0.20.0) reads the shape ZeRO-3 has already partitioned away and "
-            f"stops at model load (IndexError in ParamWrapper). Use axolotl 0.21 (Python 3.12), or "
-            f"pip install peft=={PEFT_FOR_ZERO3_EXPERT_LORA} after axolotl",
+            f"stops at model load (IndexError in ParamWrapper). Use axolotl 0.21 (Python 3.12)",
             ("deepspeed",),
             code="zero3-expert-lora-needs-peft",
             severity="warning",
