@@ -205,6 +205,17 @@ def installed_version(distribution: str) -> str | None:
         return None
 
 
+def installed_before(distribution: str, fixed_in: str) -> str | None:
+    """The installed version of `distribution` when it is older than `fixed_in`; None when it is new enough
+    or not installed (not the machine that trains: nothing to say about its stack)."""
+    installed = installed_version(distribution)
+    if installed is None:
+        return None
+    from packaging.version import Version
+
+    return installed if Version(installed) < Version(fixed_in) else None
+
+
 def check_zero3_expert_lora_peft(document: dict[str, Any], context: ValidationContext) -> Iterator[Problem]:
     if (
         zero_stage(document, launch_dir(context)) != 3
@@ -212,12 +223,8 @@ def check_zero3_expert_lora_peft(document: dict[str, Any], context: ValidationCo
         or not expert_targets(document)
     ):
         return
-    peft = installed_version("peft")
-    if peft is None:  # not the machine that trains: nothing to say about its stack
-        return
-    from packaging.version import Version
-
-    if Version(peft) < Version(PEFT_FOR_ZERO3_EXPERT_LORA):
+    peft = installed_before("peft", PEFT_FOR_ZERO3_EXPERT_LORA)
+    if peft is not None:
         yield Problem(
             f"expert LoRA under DeepSpeed ZeRO-3 needs peft {PEFT_FOR_ZERO3_EXPERT_LORA} or newer; the installed "
             f"peft {peft} (axolotl 0.19 pins 0.20.0) reads the shape ZeRO-3 has already partitioned away and "
@@ -234,8 +241,8 @@ def check_zero3_expert_lora_peft(document: dict[str, Any], context: ValidationCo
 # with transformers 5.16.1 (axolotl 0.19's pin) and DeepSpeed 0.18.9, in none of 6 with transformers 5.20.1
 # (axolotl 0.21's) and DeepSpeed 0.19.8, nor of 5 with transformers 5.24.0 and DeepSpeed 0.18.9: it is
 # transformers'. Found by the truth tier's two-rank run, which compares every loaded weight with the
-# checkpoint. Mistral's published
-# Mixtral checkpoints store the experts one by one, so every ZeRO-3 Mixtral run goes through that path.
+# checkpoint. Mistral's published Mixtral checkpoints store the experts one by one, so every ZeRO-3 Mixtral
+# run goes through that path.
 TRANSFORMERS_FOR_ZERO3_MOE_LOAD = "5.20.1"
 
 
@@ -244,12 +251,8 @@ def check_zero3_moe_load_transformers(
 ) -> Iterator[Problem]:
     if zero_stage(document, launch_dir(context)) != 3 or not is_moe(document, context):
         return
-    transformers = installed_version("transformers")
-    if transformers is None:  # not the machine that trains: nothing to say about its stack
-        return
-    from packaging.version import Version
-
-    if Version(transformers) < Version(TRANSFORMERS_FOR_ZERO3_MOE_LOAD):
+    transformers = installed_before("transformers", TRANSFORMERS_FOR_ZERO3_MOE_LOAD)
+    if transformers is not None:
         yield Problem(
             f"Mixtral under DeepSpeed ZeRO-3 needs transformers {TRANSFORMERS_FOR_ZERO3_MOE_LOAD} or newer; the "
             f"installed transformers {transformers} (axolotl 0.19 pins 5.16.1) can load the experts' fused "
