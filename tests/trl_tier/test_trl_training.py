@@ -23,6 +23,7 @@ import pytest
 from tests.conversations import conversations, decode, expected_trained_texts, reference_tokens, trained_spans
 from tests.tiny_models import build_tiny_model
 from tests.trl_tier.cases import CPU_OVERRIDES, TRAINING_RUNS
+from tests.vllm_env import vllm_mft_recipes
 
 pytestmark = [pytest.mark.trl, pytest.mark.slow, pytest.mark.usefixtures("trl_installed")]
 
@@ -78,15 +79,6 @@ def test_every_lora_weight_moves(trained: tuple[str, Path]) -> None:
         assert set(config["target_parameters"]) == {"gate_up_proj", "down_proj"}
         assert config["lora_dropout"] == 0.0
         assert "aux_loss" in (folder / "train.log").read_text(encoding="utf-8")
-
-
-def vllm_mft_recipes() -> str:
-    """The mft-recipes of the environment vLLM is installed in ($MFT_RECIPES_VLLM), or this one's."""
-    given = os.environ.get("MFT_RECIPES_VLLM")
-    if given:
-        return given
-    pytest.importorskip("vllm", reason="eval needs vLLM: set MFT_RECIPES_VLLM (nox -s trl does)")
-    return str(BIN / "mft-recipes")
 
 
 def test_export_and_eval_accept_the_adapter(trained: tuple[str, Path]) -> None:

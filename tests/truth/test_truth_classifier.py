@@ -25,6 +25,7 @@ import pytest
 
 from tests.products import products, write_csv
 from tests.tiny_models import build_tiny_model
+from tests.vllm_env import vllm_mft_recipes
 
 pytestmark = [pytest.mark.axolotl, pytest.mark.slow, pytest.mark.usefixtures("axolotl_installed")]
 
@@ -48,15 +49,6 @@ def run(cwd: Path, *command: str) -> subprocess.CompletedProcess[str]:
     result = subprocess.run(command, cwd=cwd, capture_output=True, text=True, env=environment)
     assert result.returncode == 0, f"{' '.join(command)}\n{result.stdout[-3000:]}\n{result.stderr[-6000:]}"
     return result
-
-
-def vllm_mft_recipes() -> str:
-    """The mft-recipes of the environment vLLM is installed in ($MFT_RECIPES_VLLM), or this one's."""
-    given = os.environ.get("MFT_RECIPES_VLLM")
-    if given:
-        return given
-    pytest.importorskip("vllm", reason="eval needs vLLM: set MFT_RECIPES_VLLM (nox -s axolotl does)")
-    return str(BIN / "mft-recipes")
 
 
 def test_the_classifier_path_beats_the_base_model(tmp_path: Path) -> None:
