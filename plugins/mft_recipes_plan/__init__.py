@@ -22,7 +22,7 @@ def register_commands(cli: Any) -> None:
 
 # (recipe name, recipe file, id of the registry's architectures) → facts: `list` asks for every recipe,
 # `show` again.
-_FACTS: dict[tuple[str, str, int], dict[str, str]] = {}
+_SHORT_PLANS: dict[tuple[str, str, int], dict[str, str]] = {}
 
 
 @hookimpl
@@ -33,9 +33,9 @@ def recipe_facts(
     render: Callable[[dict[str, Any]], RenderedDocument],
 ) -> dict[str, str] | None:
     key = (recipe.name, recipe.source, id(architectures))
-    if key not in _FACTS:
-        _FACTS[key] = short_plan(target, architectures, render)
-    return dict(_FACTS[key])
+    if key not in _SHORT_PLANS:
+        _SHORT_PLANS[key] = short_plan(target, architectures, render)
+    return dict(_SHORT_PLANS[key])
 
 
 def short_plan(
