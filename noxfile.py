@@ -61,6 +61,10 @@ TRANSFORMERS = "transformers==5.16.1"  # what axolotl 0.19.0 pins (Requires-Dist
 TRL = "trl==1.16.0"
 TRL_PEFT = "peft==0.21.2"
 TRL_STACK = ("transformers==5.24.0", "accelerate==1.15.0", "datasets==5.2.0", "bitsandbytes==0.50.2")
+# A full run holds every tier's environment at once; with MFT_RECIPES_PRUNE_ENVS=1 (which .ci/run sets: a CI
+# machine reuses nothing) a heavy tier deletes its own environment once it passed, so the disk holds at most
+# lint, tests, vllm (which axolotl and trl run export and eval with) and one other. README's Tests gives sizes.
+PRUNE_ENVS = os.environ.get("MFT_RECIPES_PRUNE_ENVS") == "1"
 # transformers converts the tests' sentencepiece tokenizers with protobuf (without it, it tries tiktoken
 # and fails on the .model file).
 PROTOBUF = "protobuf==6.33.6"
@@ -100,6 +104,7 @@ def axolotl(session: nox.Session) -> None:
     # session's environment runs those two commands.
     env = {**OFFLINE, **_own_torch_extensions(session), "MFT_RECIPES_VLLM": _vllm_mft_recipes(session)}
     session.run("pytest", "-m", "axolotl", "tests/truth", "tests/plan", *session.posargs, env=env)
+    _prune(session)
 
 
 @nox.session(python=python_latest())
@@ -132,6 +137,7 @@ def axolotl_latest(session: nox.Session) -> None:
         *session.posargs,
         env={**OFFLINE, **_own_torch_extensions(session)},
     )
+    _prune(session)
 
 
 @nox.session(python=PYTHON)
@@ -159,6 +165,7 @@ def trl(session: nox.Session) -> None:
     # eval needs vLLM, which pins another transformers: the vllm session's environment runs it.
     env = {**OFFLINE, **_own_torch_extensions(session), "MFT_RECIPES_VLLM": _vllm_mft_recipes(session)}
     session.run("pytest", "-m", "trl", "tests/trl_tier", *session.posargs, env=env)
+    _prune(session)
 
 
 def _own_torch_extensions(session: nox.Session) -> dict[str, str]:
@@ -167,6 +174,14 @@ def _own_torch_extensions(session: nox.Session) -> dict[str, str]:
     torch: the trl session's DeepSpeed 0.19.8 then loaded the op the axolotl session's 0.18.9 had built
     ("module 'deepspeed_shm_comm' has no attribute 'vector_kernel_level'", a two-rank run failed in CI)."""
     return {"TORCH_EXTENSIONS_DIR": os.path.join(session.virtualenv.location, "torch_extensions")}
+
+
+def _prune(session: nox.Session) -> None:
+    """Delete the environment of a tier that passed, where PRUNE_ENVS asks for it (a failed session stops
+    before this, so its environment stays for a rerun)."""
+    if PRUNE_ENVS:
+        session.log(f"MFT_RECIPES_PRUNE_ENVS=1: deleting {session.virtualenv.location}")
+        shutil.rmtree(session.virtualenv.location)
 
 
 def _vllm_mft_recipes(session: nox.Session) -> str:
