@@ -235,31 +235,31 @@ def check_zero3_expert_lora_peft(document: dict[str, Any], context: ValidationCo
         )
 
 
-# transformers before this version can load Mixtral's experts wrong under ZeRO-3: converting a checkpoint's
-# per-expert w1/w3 into the fused gate_up_proj while zero.Init partitions it left gate_up_proj different
-# from the checkpoint (uninitialized memory, now and then NaN) in 6 of 16 two-rank loads of a tiny Mixtral
-# with transformers 5.16.1 (axolotl 0.19's pin) and DeepSpeed 0.18.9, in none of 6 with transformers 5.20.1
-# (axolotl 0.21's) and DeepSpeed 0.19.8, nor of 5 with transformers 5.24.0 and DeepSpeed 0.18.9: it is
-# transformers'. Found by the truth tier's two-rank run, which compares every loaded weight with the
-# checkpoint. Mistral's published Mixtral checkpoints store the experts one by one, so every ZeRO-3 Mixtral
-# run goes through that path.
-TRANSFORMERS_FOR_ZERO3_MOE_LOAD = "5.20.1"
+# DeepSpeed before this version can load Mixtral's experts wrong under ZeRO-3: a checkpoint's per-expert
+# w1/w3, fused into gate_up_proj while zero.Init partitions it, came out different from the checkpoint
+# (uninitialized memory, now and then NaN) in 9 of 42 two-rank loads of a tiny Mixtral with DeepSpeed 0.18.9
+# (axolotl 0.19's range ends below 0.19) and transformers 5.16.1, and in 11 of 42 with transformers 5.20.1;
+# in none of 42 with DeepSpeed 0.19.8 and either transformers (torch 2.13.0 CPU throughout, gloo). So it is
+# DeepSpeed's, not transformers' as first thought. Measured on CPU ranks over gloo; GPU ranks over NCCL were
+# not measured, so the warning stands for them too. Found by the truth tier's two-rank run, which compares
+# every loaded weight with the checkpoint. Mistral's published Mixtral checkpoints store the experts one by
+# one, so every ZeRO-3 Mixtral run goes through that path.
+DEEPSPEED_FOR_ZERO3_MOE_LOAD = "0.19.8"
 
 
-def check_zero3_moe_load_transformers(
-    document: dict[str, Any], context: ValidationContext
-) -> Iterator[Problem]:
+def check_zero3_moe_load_deepspeed(document: dict[str, Any], context: ValidationContext) -> Iterator[Problem]:
     if zero_stage(document, launch_dir(context)) != 3 or not is_moe(document, context):
         return
-    transformers = installed_before("transformers", TRANSFORMERS_FOR_ZERO3_MOE_LOAD)
-    if transformers is not None:
+    deepspeed = installed_before("deepspeed", DEEPSPEED_FOR_ZERO3_MOE_LOAD)
+    if deepspeed is not None:
         yield Problem(
-            f"Mixtral under DeepSpeed ZeRO-3 needs transformers {TRANSFORMERS_FOR_ZERO3_MOE_LOAD} or newer; the "
-            f"installed transformers {transformers} (axolotl 0.19 pins 5.16.1) can load the experts' fused "
-            "gate_up_proj wrong while ZeRO-3 partitions it (uninitialized values, sometimes NaN): the run "
-            "would train from corrupted expert weights. Use axolotl 0.21 (Python 3.12)",
+            f"Mixtral under DeepSpeed ZeRO-3 needs DeepSpeed {DEEPSPEED_FOR_ZERO3_MOE_LOAD} or newer; the "
+            f"installed DeepSpeed {deepspeed} (axolotl 0.19 allows only below 0.19) can load the experts' "
+            "fused gate_up_proj wrong while ZeRO-3 partitions it (uninitialized values, sometimes NaN): the "
+            f"run would train from corrupted expert weights. Use axolotl 0.21 (Python 3.12) with deepspeed>="
+            f"{DEEPSPEED_FOR_ZERO3_MOE_LOAD}",
             ("deepspeed",),
-            code="zero3-moe-load-needs-transformers",
+            code="zero3-moe-load-needs-deepspeed",
             severity="warning",
         )
 
@@ -432,10 +432,10 @@ VALIDATORS = (
         "expert LoRA under ZeRO-3 with an installed peft too old to wrap partitioned experts",
     ),
     Validator(
-        "zero3-moe-load-transformers",
+        "zero3-moe-load-deepspeed",
         KIND,
-        check_zero3_moe_load_transformers,
-        "Mixtral under ZeRO-3 with an installed transformers that can load its experts wrong",
+        check_zero3_moe_load_deepspeed,
+        "Mixtral under ZeRO-3 with an installed DeepSpeed that can load its experts wrong",
     ),
     Validator("deepspeed-section", KIND, check_deepspeed_section, "the DeepSpeed section against its schema"),
     Validator("batch", KIND, check_batch, "micro batch × accumulation × GPUs, and DeepSpeed's batch values"),

@@ -344,21 +344,25 @@ def test_zero3_expert_lora_warns_when_the_installed_peft_cannot_wrap_partitioned
     assert "zero3-expert-lora-needs-peft" not in codes(attention_only)
 
 
-@pytest.mark.parametrize(("transformers", "warned"), [("5.16.1", True), ("5.20.1", False), (None, False)])
-def test_zero3_mixtral_warns_when_the_installed_transformers_can_load_its_experts_wrong(
-    monkeypatch: pytest.MonkeyPatch, transformers: str | None, warned: bool
+@pytest.mark.parametrize(("deepspeed", "warned"), [("0.18.9", True), ("0.19.8", False), (None, False)])
+def test_zero3_mixtral_warns_when_the_installed_deepspeed_can_load_its_experts_wrong(
+    monkeypatch: pytest.MonkeyPatch, deepspeed: str | None, warned: bool
 ) -> None:
-    """The installed transformers is stood in for here (this tier has none); the truth tier checks the
-    same warning against the real transformers of each axolotl it installs."""
+    """The installed DeepSpeed is stood in for here (this tier has none); the truth tier checks the same
+    warning against the real DeepSpeed of each axolotl it installs."""
     from mft_recipes_axolotl import validators
 
-    monkeypatch.setattr(validators, "installed_version", lambda distribution: transformers)
+    monkeypatch.setattr(
+        validators,
+        "installed_version",
+        lambda distribution: deepspeed if distribution == "deepspeed" else None,
+    )
     full = base_config(load_in_4bit=None, adapter=None, quantize_moe_experts=None, deepspeed=ZERO3)
-    assert ("zero3-moe-load-needs-transformers" in codes(full)) is warned
+    assert ("zero3-moe-load-needs-deepspeed" in codes(full)) is warned
     dense = base_config(
         base_model=MISTRAL, load_in_4bit=None, adapter=None, quantize_moe_experts=None, deepspeed=ZERO3
     )
-    assert "zero3-moe-load-needs-transformers" not in codes(dense)
+    assert "zero3-moe-load-needs-deepspeed" not in codes(dense)
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from mft_recipes_axolotl.validators import PEFT_FOR_ZERO3_EXPERT_LORA, TRANSFORMERS_FOR_ZERO3_MOE_LOAD
+from mft_recipes_axolotl.validators import DEEPSPEED_FOR_ZERO3_MOE_LOAD, PEFT_FOR_ZERO3_EXPERT_LORA
 
 from mft_recipes.host import get_registry
 from mft_recipes.recipes import Recipe
@@ -122,11 +122,11 @@ KNOWN_BROKEN: dict[str, tuple[str, str, str, bool]] = {
         True,
     ),
     "mixtral-8x22b-full": (
-        "transformers",
-        TRANSFORMERS_FOR_ZERO3_MOE_LOAD,
-        "transformers 5.16.1 (axolotl 0.19's pin) can load Mixtral's fused gate_up_proj wrong under ZeRO-3 "
-        "(6 of 16 two-rank loads differed from the checkpoint, some NaN); "
-        f"transformers {TRANSFORMERS_FOR_ZERO3_MOE_LOAD} loaded it exactly (0 of 6)",
+        "deepspeed",
+        DEEPSPEED_FOR_ZERO3_MOE_LOAD,
+        "DeepSpeed 0.18.9 (axolotl 0.19 allows only below 0.19) can load Mixtral's fused gate_up_proj wrong "
+        "under ZeRO-3 (9 of 42 two-rank loads differed from the checkpoint, some NaN); "
+        f"DeepSpeed {DEEPSPEED_FOR_ZERO3_MOE_LOAD} loaded it exactly (0 of 42)",
         False,
     ),
 }

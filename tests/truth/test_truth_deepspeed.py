@@ -165,13 +165,13 @@ def test_two_cpu_ranks_train_the_recipes_zero3_setup(
 @pytest.mark.parametrize("name", list(RECIPES))
 def test_validate_warns_exactly_where_the_installed_stack_cannot_run_the_recipe(name: str) -> None:
     """The warning users get from `render`/`validate` on the machine that trains agrees with what the
-    two-rank run finds: present with axolotl 0.19's peft and transformers, absent with axolotl 0.21's."""
+    two-rank run finds: present with axolotl 0.19's peft and DeepSpeed, absent with axolotl 0.21's."""
     from mft_recipes.host import get_registry
     from mft_recipes.render import render_recipe
 
     recipe = RECIPES[name]
     rendered = render_recipe(recipe, overrides_for(recipe, "defaults"), get_registry())
-    stack = {"zero3-expert-lora-needs-peft", "zero3-moe-load-needs-transformers"}
+    stack = {"zero3-expert-lora-needs-peft", "zero3-moe-load-needs-deepspeed"}
     warned = any(problem.code in stack for problem in rendered.problems)
     assert warned is (known_broken(name) is not None)
 
