@@ -239,11 +239,14 @@ def check_zero3_expert_lora_peft(document: dict[str, Any], context: ValidationCo
 # w1/w3, fused into gate_up_proj while zero.Init partitions it, came out different from the checkpoint
 # (uninitialized memory, now and then NaN) in 9 of 42 two-rank loads of a tiny Mixtral with DeepSpeed 0.18.9
 # (axolotl 0.19's range ends below 0.19) and transformers 5.16.1, and in 11 of 42 with transformers 5.20.1;
-# in none of 42 with DeepSpeed 0.19.8 and either transformers (torch 2.13.0 CPU throughout, gloo). So it is
-# DeepSpeed's, not transformers' as first thought. Measured on CPU ranks over gloo; GPU ranks over NCCL were
-# not measured, so the warning stands for them too. Found by the truth tier's two-rank run, which compares
-# every loaded weight with the checkpoint. Mistral's published Mixtral checkpoints store the experts one by
-# one, so every ZeRO-3 Mixtral run goes through that path.
+# in none of 42 with DeepSpeed 0.19.8 and either transformers (torch 2.13.0 CPU, gloo). Bisected: 0.19.3,
+# 0.19.5, 0.19.6 and 0.19.7 still differ. So it is DeepSpeed's, not transformers' as first thought, and
+# 0.19.8 names the cause: its `_allgather_params` (runtime/zero/partition_parameters.py) waited only on the
+# last of a group's all-gather handles, and "gloo handles are independent", so the first parameter of a
+# group (gate_up_proj, gathered with down_proj) could be read before it arrived. Over NCCL on GPUs the
+# collectives run in order on one stream, so GPU runs are probably not affected; that was not measured,
+# so the warning stands for them too. Found by the truth tier's two-rank run, which compares every loaded
+# weight with the checkpoint.
 DEEPSPEED_FOR_ZERO3_MOE_LOAD = "0.19.8"
 
 
@@ -255,9 +258,10 @@ def check_zero3_moe_load_deepspeed(document: dict[str, Any], context: Validation
         yield Problem(
             f"Mixtral under DeepSpeed ZeRO-3 needs DeepSpeed {DEEPSPEED_FOR_ZERO3_MOE_LOAD} or newer; the "
             f"installed DeepSpeed {deepspeed} (axolotl 0.19 allows only below 0.19) can load the experts' "
-            "fused gate_up_proj wrong while ZeRO-3 partitions it (uninitialized values, sometimes NaN): the "
-            f"run would train from corrupted expert weights. Use axolotl 0.21 (Python 3.12) with deepspeed>="
-            f"{DEEPSPEED_FOR_ZERO3_MOE_LOAD}",
+            "fused gate_up_proj wrong while ZeRO-3 partitions it (uninitialized values, sometimes NaN; "
+            "measured on CPU ranks over gloo, where it waits on only the last of a group's all-gathers; GPU "
+            "ranks over NCCL not measured): the run would train from corrupted expert weights. Use axolotl "
+            f"0.21 (Python 3.12) with deepspeed>={DEEPSPEED_FOR_ZERO3_MOE_LOAD}",
             ("deepspeed",),
             code="zero3-moe-load-needs-deepspeed",
             severity="warning",
