@@ -259,8 +259,9 @@ def check_zero3_moe_load_deepspeed(document: dict[str, Any], context: Validation
             f"Mixtral under DeepSpeed ZeRO-3 needs DeepSpeed {DEEPSPEED_FOR_ZERO3_MOE_LOAD} or newer; the "
             f"installed DeepSpeed {deepspeed} (axolotl 0.19 allows only below 0.19) can load the experts' "
             "fused gate_up_proj wrong while ZeRO-3 partitions it (uninitialized values, sometimes NaN; "
-            "measured on CPU ranks over gloo, where it waits on only the last of a group's all-gathers; GPU "
-            "ranks over NCCL not measured): the run would train from corrupted expert weights. Use axolotl "
+            f"measured on CPU ranks over gloo, whose all-gathers DeepSpeed before {DEEPSPEED_FOR_ZERO3_MOE_LOAD} does "
+            "not all wait for; "
+            "GPU ranks over NCCL not measured): the run would train from corrupted expert weights. Use axolotl "
             f"0.21 (Python 3.12) with deepspeed>={DEEPSPEED_FOR_ZERO3_MOE_LOAD}",
             ("deepspeed",),
             code="zero3-moe-load-needs-deepspeed",
